@@ -1,0 +1,250 @@
+"""AccountPool: which Qwen account serves a call, and the one retry loop.
+
+A call is an `attempt(client)` coroutine that must fail before anything reaches the
+client (a stream is primed up to its first delta inside the attempt). The pool picks
+the least busy healthy account, runs the attempt, and on an UpstreamError punishes
+the account as the error says and tries another, within `max_attempts` and one
+overall deadline. The winning account stays leased until the caller releases it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .config import Cooldowns
+from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTimeout
+from .qwen.client import QwenClient
+
+log = logging.getLogger("gateway.accounts")
+T = TypeVar("T")
+MAX_REMEMBERED_CHATS = 100_000
+TRANSIENT_RETRY_DELAY = 0.8  # seconds before a transient failure is retried on the same account
+
+
+@dataclass
+class Account:
+    client: QwenClient
+    limit: int
+    in_flight: int = 0
+    served: int = 0
+    invalid: bool = False
+    cool_until: float = 0.0
+    cool_reason: str = ""
+    failures: int = 0  # consecutive
+
+    @property
+    def id(self) -> str:
+        return self.client.account_id
+
+    def state(self, now: float) -> str:
+        if self.invalid:
+            return "invalid"
+        return "cooling" if self.cool_until > now else "healthy"
+
+
+class Lease(Generic[T]):
+    """An account held for one call; `release()` exactly once (idempotent)."""
+
+    def __init__(self, pool: AccountPool, account: Account, value: T) -> None:
+        self._pool = pool
+        self.account = account
+        self.value = value
+        self._released = False
+
+    @property
+    def account_id(self) -> str:
+        return self.account.id
+
+    def release(self, error: BaseException | None = None) -> None:
+        """Free the account; an UpstreamError met after the commit still punishes it."""
+        if self._released:
+            return
+        self._released = True
+        self._pool._free(self.account)
+        if isinstance(error, UpstreamError):
+            self._pool._punish(self.account, error)
+        elif error is None:
+            self.account.failures = 0
+
+
+class AccountPool:
+    def __init__(
+        self,
+        clients: Iterable[tuple[QwenClient, int]],
+        cooldowns: Cooldowns,
+        *,
+        max_attempts: int = 3,
+        deadline: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.accounts = [Account(client, limit) for client, limit in clients]
+        self._by_id = {a.id: a for a in self.accounts}
+        self._cooldowns = cooldowns
+        self._max_attempts = max_attempts
+        self._deadline = deadline
+        self._clock = clock
+        self._freed = asyncio.Event()
+        self._chat_owners: OrderedDict[str, str] = OrderedDict()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(a.client.close() for a in self.accounts))
+
+    def client(self, account_id: str | None = None) -> QwenClient | None:
+        """Any client (or the named one), for calls that need no lease, like /api/models."""
+        if account_id is not None:
+            account = self._by_id.get(account_id)
+            return account.client if account else None
+        return self.accounts[0].client if self.accounts else None
+
+    def remember_chat(self, chat_id: str | None, account_id: str) -> None:
+        """Upstream chats belong to the account that created them; later turns must use it."""
+        if chat_id:
+            self._chat_owners[chat_id] = account_id
+            self._chat_owners.move_to_end(chat_id)
+            if len(self._chat_owners) > MAX_REMEMBERED_CHATS:
+                self._chat_owners.popitem(last=False)
+
+    def chat_owner(self, chat_id: str) -> str | None:
+        return self._chat_owners.get(chat_id)
+
+    async def acquire(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None) -> Lease[T]:
+        """Run `attempt` on a healthy account, failing over; return the lease of the one that answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        tried: set[str] = set()
+        last: UpstreamError | None = None
+        for _ in range(self._max_attempts):
+            account = await self._take(pinned, tried, deadline, last)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    value = await attempt(account.client)
+            except UpstreamError as error:
+                self._free(account)
+                self._punish(account, error)
+                last = error
+                if not error.retry_elsewhere or pinned is not None:
+                    raise self._client_error(error) from None
+                tried.add(account.id)
+                continue
+            except TimeoutError:
+                self._free(account)
+                raise UpstreamTimeout("no Qwen account answered before the request deadline") from None
+            except BaseException:
+                self._free(account)
+                raise
+            return Lease(self, account, value)
+        assert last is not None
+        raise self._client_error(last)
+
+    async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None) -> Account:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = self._clock()
+            candidates = self._candidates(pinned, now)
+            if not candidates:
+                raise self._unavailable(pinned, last)
+            fresh = [a for a in candidates if a.id not in tried] or candidates
+            if fresh is candidates and tried and last is not None:
+                await asyncio.sleep(TRANSIENT_RETRY_DELAY)  # only tried accounts remain
+            free = [a for a in fresh if a.in_flight < a.limit]
+            if free:
+                account = min(free, key=lambda a: (a.in_flight / a.limit, a.served))
+                account.in_flight += 1
+                account.served += 1
+                return account
+            remaining = deadline - loop.time()  # every usable account is at its limit: wait
+            if remaining <= 0:
+                raise NoAccountAvailable("every Qwen account is busy; try again shortly", headers={"retry-after": "1"})
+            freed = self._freed
+            try:
+                await asyncio.wait_for(freed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def _candidates(self, pinned: str | None, now: float) -> list[Account]:
+        if pinned is not None:
+            account = self._by_id.get(pinned)
+            return [account] if account and account.state(now) == "healthy" else []
+        return [a for a in self.accounts if a.state(now) == "healthy"]
+
+    def _free(self, account: Account) -> None:
+        account.in_flight -= 1
+        self._freed.set()
+        self._freed = asyncio.Event()
+
+    def _punish(self, account: Account, error: UpstreamError) -> None:
+        penalty = error.account_penalty
+        now = self._clock()
+        if penalty == "cooling":
+            hours = error.hours if isinstance(error, UpstreamRateLimited) and error.hours else self._cooldowns.rate_limit_hours
+            self._cool(account, now + hours * 3600, "rate limited", error)
+        elif penalty == "blocked":
+            self._cool(account, now + self._cooldowns.blocked_minutes * 60, "blocked", error)
+        elif penalty == "invalid":
+            account.invalid = True
+            log.warning("account %s marked invalid: %s", account.id, error.message)
+        elif penalty == "failure":
+            account.failures += 1
+            over = account.failures - self._cooldowns.failure_threshold
+            if over >= 0:
+                self._cool(account, now + self._cooldowns.failure_minutes * 60 * 2**over, "failing", error)
+
+    def _cool(self, account: Account, until: float, reason: str, error: UpstreamError) -> None:
+        account.cool_until = max(account.cool_until, until)
+        account.cool_reason = reason
+        log.warning("account %s cooling down for %.0f s (%s): %s", account.id, until - self._clock(), reason, error.message)
+
+    def _client_error(self, error: UpstreamError) -> GatewayError:
+        """What the client sees once no retry is left."""
+        now = self._clock()
+        if any(a.state(now) == "healthy" for a in self.accounts) or not error.retry_elsewhere:
+            if error.account_penalty == "invalid":
+                return NoAccountAvailable(f"the Qwen account was rejected: {error.message}")
+            return error
+        return self._unavailable(None, error)
+
+    def _unavailable(self, pinned: str | None, last: UpstreamError | None) -> GatewayError:
+        now = self._clock()
+        accounts = [self._by_id[pinned]] if pinned in self._by_id else self.accounts
+        if not self.accounts:
+            return NoAccountAvailable("no Qwen account is configured")
+        if pinned is not None and pinned not in self._by_id:
+            return NoAccountAvailable("the account that owns this chat is no longer configured")
+        cooling = [a for a in accounts if a.state(now) == "cooling"]
+        if cooling:
+            wait = max(1, math.ceil(min(a.cool_until for a in cooling) - now))
+            reasons = ", ".join(sorted({a.cool_reason for a in cooling}))
+            error = NoAccountAvailable(
+                f"all Qwen accounts are cooling down ({reasons}); the first is free again in {wait} s",
+                headers={"retry-after": str(wait)},
+            )
+            if all(a.cool_reason == "rate limited" for a in cooling):
+                error.status, error.type, error.code = 429, "rate_limit_exceeded", "rate_limit_exceeded"
+            return error
+        detail = f": {last.message}" if last is not None else ""
+        return NoAccountAvailable(
+            f"every Qwen account has an invalid token; replace the tokens{detail}", headers={"x-should-retry": "false"}
+        )
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each account's health, for the admin route: ids only, never tokens."""
+        now = self._clock()
+        return [
+            {
+                "id": a.id,
+                "state": a.state(now),
+                "in_flight": a.in_flight,
+                "limit": a.limit,
+                "served": a.served,
+                "cooling_seconds": max(0, round(a.cool_until - now)) if a.state(now) == "cooling" else 0,
+                "reason": a.cool_reason if a.state(now) == "cooling" else ("invalid token" if a.invalid else ""),
+            }
+            for a in self.accounts
+        ]

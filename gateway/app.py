@@ -1,0 +1,106 @@
+"""build_app(settings): routes, one error renderer, and a lifespan that owns the
+upstream sessions, the account pool and, with no account configured, the simulator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .accounts import AccountPool
+from .catalog import ModelCatalog
+from .config import AccountSettings, Settings
+from .errors import GatewayError, InvalidRequest, NotFound
+from .middleware import ApiKeyAuth, RequestLog
+from .qwen.client import QwenClient
+from .routes import admin, chat, models
+from .routes.common import ClientDisconnected, json_response
+
+if TYPE_CHECKING:
+    from .simulator import RunningSimulator
+
+log = logging.getLogger("gateway")
+SIMULATOR_ACCOUNT = AccountSettings(id="simulator", token="simulator-token")
+
+
+def build_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        effective, simulator = await _upstream(settings)
+        pool = AccountPool(
+            ((QwenClient(a, effective.qwen_base_url, effective.qwen_version, effective.timeouts), a.concurrency)
+             for a in effective.accounts),
+            effective.cooldowns,
+            max_attempts=effective.max_attempts,
+            deadline=effective.timeouts.deadline,
+        )
+        app.state.settings = effective
+        app.state.pool = pool
+        app.state.simulated = simulator is not None
+        app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
+        try:
+            yield
+        finally:
+            await pool.close()
+            if simulator is not None:
+                await simulator.stop()
+
+    routes = [
+        Route("/health", admin.health),
+        Route("/v1/accounts", admin.accounts),
+        Route("/v1/models", models.list_models),
+        Route("/v1/models/{model_id:path}", models.retrieve_model),
+        Route("/v1/chat/completions", chat.create_chat_completion, methods=["POST"]),
+    ]
+    middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
+    handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
+                Exception: _unexpected}
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+
+
+async def _upstream(settings: Settings) -> tuple[Settings, RunningSimulator | None]:
+    """The real Qwen, or the in-process simulator when no account is configured."""
+    if settings.accounts and not settings.simulate:
+        return settings, None
+    from .simulator import start_simulator
+
+    simulator = await start_simulator()
+    log.warning(
+        "NO QWEN ACCOUNT CONFIGURED: serving canned answers from the built-in Qwen simulator at %s. "
+        "Set QWEN_TOKENS or `accounts` in config.yaml to reach the real Qwen Chat.", simulator.url,
+    )
+    return replace(settings, qwen_base_url=simulator.url, accounts=(SIMULATOR_ACCOUNT,)), simulator
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return Response(exc.render(), status_code=exc.status, headers=exc.headers, media_type="application/json")
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: GatewayError = NotFound(f"Unknown path {request.method} {request.url.path}: this gateway serves "
+                                       "/v1/chat/completions and /v1/models.")
+    else:
+        error = InvalidRequest(f"{request.method} is not allowed on {request.url.path}.", status=exc.status_code,
+                               code="method_not_allowed" if exc.status_code == 405 else None)
+    return Response(error.render(), status_code=error.status, media_type="application/json")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return json_response(GatewayError("The gateway failed unexpectedly; the error is logged.").body(), 500)

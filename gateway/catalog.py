@@ -1,0 +1,130 @@
+"""The upstream model list: fetched from `GET /api/models`, cached with a TTL, and used to
+resolve what a client asks for (ids, display names, aliases, `-thinking` suffixes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ModelNotFound, UpstreamContract
+
+log = logging.getLogger("gateway.catalog")
+
+# Old names clients still send (y13sint/FreeQwenApi), resolved when the target exists upstream.
+ALIASES = {
+    "qwen-max": "qwen3-max",
+    "qwen-vl-plus": "qwen3-vl-plus",
+    "qwen-vl-max": "qwen3-vl-plus",
+    "qwen-vl-max-latest": "qwen3-vl-plus",
+    "qwen2.5-max": "qwen-max-latest",
+    "qwen-plus": "qwen-plus-2025-09-11",
+    "qwen3": "qwen3-235b-a22b",
+}
+THINKING_SUFFIX = "-thinking"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    name: str
+    thinking: bool
+    vision: bool
+    chat_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    info: ModelInfo
+    thinking: bool  # asked for through the `-thinking` suffix
+
+
+def parse_models(body: Any) -> list[ModelInfo]:
+    """Active models from an `/api/models` body (`{"data": [...]}`, or wrapped once more)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, dict):
+        data = data.get("data")
+    if not isinstance(data, list):
+        raise UpstreamContract("Qwen's model list has an unexpected shape")
+    models = []
+    for item in data:
+        if not isinstance(item, dict) or not item.get("id"):
+            continue
+        info = item.get("info") or {}
+        if info.get("is_active") is False:
+            continue
+        meta = info.get("meta") or {}
+        capabilities = meta.get("capabilities") or {}
+        abilities = meta.get("abilities") or {}
+        thinking = bool(capabilities.get("thinking")) or (abilities.get("thinking") or 0) > 0
+        models.append(
+            ModelInfo(
+                id=str(item["id"]),
+                name=str(item.get("name") or item["id"]),
+                thinking=thinking,
+                vision=bool(capabilities.get("vision")),
+                chat_types=frozenset(meta.get("chat_type") or ("t2t",)),
+            )
+        )
+    return models
+
+
+def resolve(models: list[ModelInfo], requested: str) -> ResolvedModel:
+    """Find the model a client means, or raise ModelNotFound (never a silent substitute)."""
+    name = requested.strip().lower()
+    thinking = name.endswith(THINKING_SUFFIX)
+    if thinking:
+        name = name[: -len(THINKING_SUFFIX)]
+    by_key: dict[str, ModelInfo] = {}
+    for model in models:
+        by_key.setdefault(model.id.lower(), model)
+        by_key.setdefault(model.name.lower(), model)
+    model = by_key.get(name) or by_key.get(ALIASES.get(name, ""))
+    if model is None or (thinking and not model.thinking):
+        raise ModelNotFound(requested)
+    return ResolvedModel(model, thinking)
+
+
+def openai_models(models: list[ModelInfo], created: int) -> list[dict[str, Any]]:
+    """The `/v1/models` entries: each model, and its `-thinking` variant where it can think."""
+    entries = []
+    for model in models:
+        entries.append({"id": model.id, "object": "model", "created": created, "owned_by": "qwen"})
+        if model.thinking:
+            entries.append({"id": model.id + THINKING_SUFFIX, "object": "model", "created": created, "owned_by": "qwen"})
+    return entries
+
+
+class ModelCatalog:
+    """Caches the upstream list; one refresh at a time; a stale list beats no list."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[Any]], ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
+        self._models: list[ModelInfo] | None = None
+        self._fetched_at = 0.0
+        self.created = int(time.time())
+        self._lock = asyncio.Lock()
+
+    async def models(self) -> list[ModelInfo]:
+        if self._models is not None and self._clock() - self._fetched_at < self._ttl:
+            return self._models
+        async with self._lock:
+            if self._models is not None and self._clock() - self._fetched_at < self._ttl:
+                return self._models
+            try:
+                self._models = parse_models(await self._fetch())
+                self._fetched_at = self._clock()
+            except Exception as exc:
+                if self._models is None:
+                    raise
+                log.warning("model list refresh failed, keeping the cached one: %s", exc)
+                self._fetched_at = self._clock()  # do not hammer a failing upstream
+        return self._models
+
+    async def resolve(self, requested: str) -> ResolvedModel:
+        return resolve(await self.models(), requested)

@@ -1,0 +1,158 @@
+"""Every error the gateway raises, rendered once as an OpenAI error object.
+
+    GatewayError                      500 server_error
+    ├── InvalidRequest                400 invalid_request_error   (param names the field)
+    │   ├── PayloadTooLarge           413
+    │   └── UnsupportedMediaType      415
+    ├── AuthenticationFailed          401 invalid_api_key
+    ├── NotFound                      404 not_found
+    │   └── ModelNotFound             404 model_not_found
+    ├── NoAccountAvailable            503 no_available_account (or 429 + Retry-After when all cool)
+    └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
+        ├── UpstreamRateLimited       account daily limit: cool down `hours`
+        ├── UpstreamUnauthorized      token expired or revoked: account invalid
+        ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
+        ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
+        ├── UpstreamContract          the protocol drifted (validation errors): no penalty
+        ├── UpstreamChatNotFound      unknown chat or parent id
+        ├── UpstreamInvalidInput      the upstream refused the client's input: 400
+        ├── UpstreamTransport         connection refused or reset
+        └── UpstreamTimeout           504: connect, first event or idle timeout
+
+Upstream errors carry `retry_elsewhere` (may another account serve the call?) and
+`account_penalty` (what the pool does to the account that raised it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def render(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model '{model}' does not exist or is not available.", param="model")
+
+
+class NoAccountAvailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "no_available_account"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+    retry_elsewhere = True
+    account_penalty: str | None = "failure"  # None, "failure", "cooling", "blocked", "invalid"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
+    account_penalty = "cooling"
+
+    def __init__(self, message: str, *, hours: float | None = None) -> None:
+        super().__init__(message)
+        self.hours = hours  # None: the upstream did not say; the pool uses its default
+
+
+class UpstreamUnauthorized(UpstreamError):
+    account_penalty = "invalid"
+
+
+class UpstreamBlocked(UpstreamError):
+    code = "upstream_blocked"
+    account_penalty = "blocked"
+
+
+class UpstreamTransient(UpstreamError):
+    pass
+
+
+class UpstreamContract(UpstreamError):
+    account_penalty = None
+
+
+class UpstreamChatNotFound(UpstreamError):
+    account_penalty = None
+    retry_elsewhere = False
+
+
+class UpstreamInvalidInput(UpstreamError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_input"
+    account_penalty = None
+    retry_elsewhere = False
+
+
+class UpstreamTransport(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"

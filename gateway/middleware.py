@@ -1,0 +1,85 @@
+"""Pure-ASGI middleware (never BaseHTTPMiddleware: it hides client disconnects).
+
+RequestLog gives each request an id (`x-request-id`, read by the openai client into
+`.request_id`) and writes one structured line when it ends. ApiKeyAuth checks the
+Bearer key in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import AuthenticationFailed
+
+log = logging.getLogger("gateway.access")
+OPEN_PATHS = frozenset({"/health", "/"})
+
+
+class RequestLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{uuid.uuid4().hex}"
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request id=%s method=%s path=%s status=%s model=%s account=%s ms=%.1f",
+                request_id, scope["method"], scope["path"], status or "-",
+                state.get("model", "-"), state.get("account", "-"), (time.perf_counter() - started) * 1000,
+            )
+
+
+class ApiKeyAuth:
+    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if not self._allowed(scope):
+            error = AuthenticationFailed("Incorrect API key provided. Pass it as 'Authorization: Bearer <key>'.")
+            body = error.render()
+            await send({
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            })
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        presented = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                presented = value[7:].strip()
+            elif name == b"x-api-key" and not presented:
+                presented = value.strip()
+        # Compare with every key so the time taken says nothing about which one matched.
+        matches = [hmac.compare_digest(presented, key) for key in self.keys]
+        return any(matches)

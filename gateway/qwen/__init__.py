@@ -1,0 +1,1 @@
+"""Everything that talks to, or parses, the upstream Qwen Chat web API."""

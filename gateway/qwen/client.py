@@ -1,0 +1,214 @@
+"""QwenClient: the only code that speaks HTTP to the upstream, one per account.
+
+Each client owns one aiohttp.ClientSession for the life of the process, sends the
+header set of the protocol reference on every call, and turns every failure
+(transport, HTML page, error envelope, in-stream error) into an UpstreamError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..config import AccountSettings, Timeouts
+from ..errors import UpstreamBlocked, UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransport
+from .events import Delta, Event, parse_event, raise_for_error
+from .sse import SSEDecoder
+
+_BROWSER_HEADERS = {
+    "accept-language": "zh-CN,zh;q=0.9",
+    "user-agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/142.0.0.0 Safari/537.36"
+    ),
+    "sec-ch-ua": '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"',
+    "sec-ch-ua-mobile": "?0",
+    "sec-ch-ua-platform": '"Windows"',
+    "sec-fetch-dest": "empty",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-site": "same-origin",
+    "source": "web",
+    "bx-v": "2.5.36",
+    "x-accel-buffering": "no",
+}
+
+
+def account_headers(account: AccountSettings, base_url: str, version: str) -> dict[str, str]:
+    """The fixed part of every request's headers; account extras win, case-insensitively."""
+    headers = dict(_BROWSER_HEADERS)
+    headers.update({"origin": base_url, "referer": base_url + "/", "version": version})
+    headers["authorization"] = f"Bearer {account.token}"
+    headers["cookie"] = _cookie(account.token, account.cookies)
+    headers.update({k.lower(): v for k, v in account.headers.items()})
+    return headers
+
+
+def _cookie(token: str, cookies: str) -> str:
+    # The configured token replaces any token= the pasted browser cookies carry.
+    kept = [c.strip() for c in cookies.split(";") if c.strip() and not c.strip().startswith("token=")]
+    return "; ".join([f"token={token}", *kept])
+
+
+def _timezone() -> str:
+    # JavaScript's Date().toString() form, as the web frontend sends it.
+    return time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime())
+
+
+class QwenClient:
+    """One upstream account: its session, headers and calls."""
+
+    def __init__(self, account: AccountSettings, base_url: str, version: str, timeouts: Timeouts) -> None:
+        self.account_id = account.id
+        self.base_url = base_url.rstrip("/")
+        self._timeouts = timeouts
+        self._headers = account_headers(account, self.base_url, version)
+        self._session: aiohttp.ClientSession | None = None
+        self._connections = account.concurrency * 2 + 4
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created lazily: it must be born inside the running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(),  # the cookie header is ours to send
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._timeouts.connect, sock_read=self._timeouts.idle
+                ),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _request_headers(self, accept: str) -> dict[str, str]:
+        headers = dict(self._headers)
+        headers["accept"] = accept
+        headers["content-type"] = "application/json"
+        headers["x-request-id"] = str(uuid.uuid4())
+        headers["timezone"] = _timezone()
+        return headers
+
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document (models, task status), raising for error envelopes."""
+        return await self._json("GET", path, None)
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        return await self._json("POST", path, body)
+
+    async def _json(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            async with asyncio.timeout(self._timeouts.first_event):
+                async with self.session.request(
+                    method, self.base_url + path, data=data, headers=self._request_headers("*/*")
+                ) as response:
+                    raw = await response.read()
+                    return _decode_json(raw, _actual_status(response))
+        except UpstreamError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(f"Qwen did not answer {path} in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamTransport(f"cannot reach Qwen: {type(exc).__name__}") from None
+
+    async def create_chat(self, model: str, chat_type: str) -> str:
+        body = {
+            "title": "New Chat",
+            "models": [model],
+            "chat_mode": "normal",
+            "chat_type": chat_type,
+            "timestamp": int(time.time() * 1000),
+            "project_id": "",
+        }
+        reply = await self.post_json("/api/v2/chats/new", body)
+        chat_id = (reply.get("data") or {}).get("id") if isinstance(reply, dict) else None
+        if not chat_id:
+            raise UpstreamContract("Qwen created a chat but returned no chat id")
+        return str(chat_id)
+
+    async def stream_completion(self, chat_id: str, payload: Mapping[str, Any]) -> AsyncIterator[Event]:
+        """POST a completion and yield its events until the end of the answer.
+
+        Raises an UpstreamError for a failure before or during the stream. Closing
+        the generator early closes the upstream connection.
+        """
+        url = f"{self.base_url}/api/v2/chat/completions?chat_id={chat_id}"
+        try:
+            async with self.session.post(
+                url, data=orjson.dumps(payload), headers=self._request_headers("text/event-stream")
+            ) as response:
+                async for event in _events(response):
+                    yield event
+        except UpstreamError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout("Qwen went silent longer than the idle timeout") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamTransport(f"connection to Qwen failed: {type(exc).__name__}") from None
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+    """Sniff the body (SSE, whole JSON or HTML), then decode SSE events to the end."""
+    status = _actual_status(response)
+    chunks = response.content.iter_any()
+    first = b""
+    async for chunk in chunks:
+        first += chunk
+        if first.strip():
+            break
+    if not first.lstrip().startswith(b"data:") or status >= 400:
+        rest = await response.read() if first.lstrip()[:1] in (b"{", b"<") else b""
+        _decode_json(first + rest, status)
+        raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
+    decoder = SSEDecoder()
+    pending = decoder.feed(first)
+    while pending is not None:
+        for data in pending:
+            event = _parse(data)
+            yield event
+            if isinstance(event, Delta) and event.is_end:
+                return
+        chunk = await anext(chunks, None)
+        pending = decoder.feed(chunk) if chunk is not None else None
+    for data in decoder.flush():
+        event = _parse(data)
+        yield event
+        if isinstance(event, Delta) and event.is_end:
+            return
+    raise UpstreamTransport("Qwen closed the stream before the answer finished")
+
+
+def _parse(data: bytes) -> Event:
+    if data.strip() == b"[DONE]":
+        return parse_event(None)
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamContract("Qwen sent an SSE event that is not JSON") from None
+    return parse_event(obj)
+
+
+def _actual_status(response: aiohttp.ClientResponse) -> int:
+    # v2 endpoints answer 200 and put the real status in a header.
+    actual = response.headers.get("x-actual-status-code")
+    return int(actual) if actual and actual.isdigit() else response.status
+
+
+def _decode_json(raw: bytes, status: int) -> Any:
+    head = raw.lstrip()[:1]
+    if head == b"<":
+        raise UpstreamBlocked(f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers")
+    try:
+        obj = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        obj = None
+    raise_for_error(obj, status)
+    return obj

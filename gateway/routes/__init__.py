@@ -1,0 +1,1 @@
+"""Thin Starlette handlers: authenticate, parse, validate, translate, call the pool, render."""

@@ -1,0 +1,23 @@
+"""Health and account status, without secrets."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .common import json_response
+
+
+async def health(request: Request) -> Response:
+    state = request.app.state
+    accounts = state.pool.status()
+    healthy = sum(1 for a in accounts if a["state"] == "healthy")
+    return json_response({
+        "status": "ok" if healthy else "degraded",
+        "simulated": state.simulated,
+        "accounts": {"total": len(accounts), "healthy": healthy},
+    })
+
+
+async def accounts(request: Request) -> Response:
+    return json_response({"object": "list", "data": request.app.state.pool.status()})

@@ -1,0 +1,1 @@
+"""Pure OpenAI ⇄ Qwen mapping: no I/O here."""

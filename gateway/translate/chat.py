@@ -1,0 +1,189 @@
+"""OpenAI chat request → Qwen completion payload. Pure: no I/O.
+
+The upstream takes one user message per call, so a whole OpenAI message list is
+folded into that one message, unless the client continues an upstream chat with
+`chat_id` / `parent_id`, in which case only its last message is sent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidRequest
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+EFFORT_OFF = frozenset({"none", "minimal"})
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+    thinking: bool | None  # None: the client did not say
+    thinking_budget: int | None
+    chat_id: str | None
+    parent_id: str | None
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate what the gateway relies on; accept and ignore what Qwen cannot honour."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
+    for index, message in enumerate(messages):
+        _check_message(index, message)
+    stream = _optional(body, "stream", bool, False)
+    options = _optional(body, "stream_options", dict, {}) or {}
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise InvalidRequest("Only n=1 is supported.", param="n")
+    return ChatRequest(
+        model=model.strip(),
+        messages=messages,
+        stream=stream,
+        include_usage=stream and options.get("include_usage") is True,
+        thinking=_thinking(body),
+        thinking_budget=_optional(body, "thinking_budget", int, None),
+        chat_id=_optional(body, "chat_id", str, None) or None,
+        parent_id=_optional(body, "parent_id", str, None) or None,
+    )
+
+
+def _optional(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidRequest(f"'{key}' must be of type {kind.__name__}.", param=key)
+    return value
+
+
+def _thinking(body: dict[str, Any]) -> bool | None:
+    enable = _optional(body, "enable_thinking", bool, None)
+    if enable is not None:
+        return enable
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return None
+    if effort not in EFFORTS:
+        raise InvalidRequest(f"'reasoning_effort' must be one of {', '.join(sorted(EFFORTS))}.", param="reasoning_effort")
+    return effort not in EFFORT_OFF
+
+
+def _check_message(index: int, message: Any) -> None:
+    where = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise InvalidRequest(f"{where} must be an object.", param=where)
+    if message.get("role") not in ROLES:
+        raise InvalidRequest(f"{where}.role must be one of {', '.join(sorted(ROLES))}.", param=f"{where}.role")
+    content = message.get("content")
+    if content is None:
+        if message.get("role") not in {"assistant"}:
+            raise InvalidRequest(f"{where}.content is required.", param=f"{where}.content")
+        return
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}.content must be a string or an array of parts.", param=f"{where}.content")
+    for part_index, part in enumerate(content):
+        part_where = f"{where}.content[{part_index}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise InvalidRequest(f"{part_where} must be an object with a 'type'.", param=part_where)
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise InvalidRequest(f"{part_where}.text must be a string.", param=f"{part_where}.text")
+        if part["type"] not in {"text", "image_url", "input_text", "refusal"}:
+            raise InvalidRequest(f"{part_where}: content parts of type '{part['type']}' are not supported.", param=part_where)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The text of one message: its string content, or its text parts joined."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if not content:
+        return ""
+    return "\n".join(p.get("text", "") for p in content if p.get("type") in {"text", "input_text"})
+
+
+def fold_messages(messages: list[dict[str, Any]]) -> str:
+    """One text for the one upstream user message. A lone user message is sent as it is."""
+    if len(messages) == 1 and messages[0].get("role") == "user":
+        return text_of(messages[0])
+    lines = []
+    for message in messages:
+        role = "system" if message["role"] == "developer" else message["role"]
+        lines.append(f"{role}: {text_of(message)}")
+    return "\n\n".join(lines)
+
+
+def completion_payload(
+    *,
+    chat_id: str,
+    model: str,
+    content: str | list[dict[str, Any]],
+    chat_type: str = "t2t",
+    parent_id: str | None = None,
+    thinking: bool = False,
+    thinking_budget: int | None = None,
+    files: list[dict[str, Any]] | None = None,
+    size: str | None = None,
+    stream: bool = True,
+) -> dict[str, Any]:
+    """The body of `POST /api/v2/chat/completions`, as the web frontend sends it (§3.2)."""
+    now = int(time.time())
+    features: dict[str, Any] = {
+        "thinking_enabled": thinking,
+        "output_schema": "phase",  # mandatory, or the deltas carry no phase
+        "thinking_budget": thinking_budget or 81920,
+    }
+    if thinking:
+        features.update(research_mode="normal", auto_thinking=True, thinking_mode="Thinking",
+                        thinking_format="summary", auto_search=False)
+    meta: dict[str, Any] = {"subChatType": chat_type}
+    if size is not None:
+        meta["size"] = size
+    message = {
+        "fid": str(uuid.uuid4()),
+        "id": None,
+        "parentId": parent_id,
+        "parent_id": parent_id,
+        "childrenIds": [str(uuid.uuid4())],
+        "role": "user",
+        "content": content,
+        "user_action": "chat",
+        "files": files or [],
+        "timestamp": now,
+        "models": [model],
+        "model": "",
+        "chat_type": chat_type,
+        "sub_chat_type": chat_type,
+        "feature_config": features,
+        "extra": {"meta": meta},
+    }
+    payload: dict[str, Any] = {
+        "stream": stream,
+        "version": "2.1",
+        "incremental_output": True,
+        "chat_id": chat_id,
+        "chatId": chat_id,
+        "chat_mode": "normal",
+        "model": model,
+        "parent_id": parent_id,
+        "parentId": parent_id or "",
+        "timestamp": now,
+        "messages": [message],
+    }
+    if size is not None:
+        payload["size"] = size
+    return payload

@@ -1,0 +1,141 @@
+"""Qwen answer events → OpenAI `chat.completion` objects and `chat.completion.chunk` SSE bytes.
+
+One `AnswerTranslator` per upstream answer. `feed(event)` returns the text pieces the
+event adds, as `(field, text)` with field `content` or `reasoning_content`. Thinking
+arrives in two eras: plain text in phase `think`, or (Aug 2026 →) empty content with
+`extra.summary_title` / `extra.summary_thought` lists that repeat earlier items.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from ..errors import GatewayError
+from ..qwen.events import Delta, Event, ResponseCreated
+
+REASONING_PHASES = frozenset({"think", "thinking_summary"})
+CONTENT_PHASES = frozenset({"answer", None})
+SUMMARY_FIELDS = ("summary_title", "summary_thought")
+Piece = tuple[str, str]
+DONE = b"data: [DONE]\n\n"
+
+
+class AnswerTranslator:
+    def __init__(self, model: str, prompt: str) -> None:
+        self.model = model
+        self.created = int(time.time())
+        self.id = ""
+        self.chat_id: str | None = None
+        self.response_id: str | None = None
+        self._prompt_chars = len(prompt)
+        self._output_chars = 0
+        self._usage: dict[str, Any] | None = None
+        self._summary_seen: set[str] = set()
+
+    def feed(self, event: Event) -> list[Piece]:
+        if isinstance(event, ResponseCreated):
+            self.chat_id = event.chat_id or self.chat_id
+            self.response_id = event.response_id
+            return []
+        if not isinstance(event, Delta):
+            return []
+        if event.usage:
+            self._usage = event.usage
+        if event.phase in CONTENT_PHASES:
+            pieces = [("content", event.content)] if event.content else []
+        elif event.phase in REASONING_PHASES:
+            pieces = self._reasoning(event)
+        else:
+            pieces = []  # web search, tools: not answer text
+        for _, text in pieces:
+            self._output_chars += len(text)
+        return pieces
+
+    def _reasoning(self, event: Delta) -> list[Piece]:
+        if event.content:
+            return [("reasoning_content", event.content)]
+        extra = event.extra or {}
+        texts = []
+        for field in SUMMARY_FIELDS:
+            for item in (extra.get(field) or {}).get("content") or ():
+                if isinstance(item, str) and item and item not in self._summary_seen:
+                    self._summary_seen.add(item)
+                    texts.append(item + "\n")
+        return [("reasoning_content", "".join(texts))] if texts else []
+
+    def usage(self) -> dict[str, Any]:
+        """OpenAI usage from the last upstream usage; estimated (4 chars a token) where absent."""
+        raw = self._usage or {}
+        prompt = raw.get("input_tokens") or max(1, self._prompt_chars // 4)
+        completion = raw.get("output_tokens") or max(1, self._output_chars // 4)
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        reasoning = (raw.get("output_tokens_details") or {}).get("reasoning_tokens")
+        if reasoning is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        return usage
+
+    def _continuation(self) -> dict[str, Any]:
+        # Extra fields that let a client continue the upstream chat on its next call.
+        return {"chat_id": self.chat_id, "parent_id": self.response_id}
+
+    def completion(self, pieces: list[Piece]) -> dict[str, Any]:
+        content = "".join(t for f, t in pieces if f == "content")
+        reasoning = "".join(t for f, t in pieces if f == "reasoning_content")
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        return {
+            "id": self._id(),
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+            "usage": self.usage(),
+            **self._continuation(),
+        }
+
+    # Streaming: every chunk shares id, created and model; the head is encoded once.
+    def _id(self) -> str:
+        if not self.id:
+            self.id = f"chatcmpl-{self.response_id}" if self.response_id else f"chatcmpl-{int(time.time() * 1e6):x}"
+        return self.id
+
+    def _chunk(self, choices: list[dict[str, Any]], with_usage: bool, **extra: Any) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self._id(),
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **extra,
+        }
+        if with_usage and "usage" not in chunk:
+            chunk["usage"] = None
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def role_chunk(self, with_usage: bool) -> bytes:
+        delta = {"role": "assistant", "content": "", "refusal": None}
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}], with_usage,
+                           **self._continuation())
+
+    def piece_chunk(self, piece: Piece, with_usage: bool) -> bytes:
+        field, text = piece
+        return self._chunk([{"index": 0, "delta": {field: text}, "logprobs": None, "finish_reason": None}], with_usage)
+
+    def finish_chunk(self, with_usage: bool, reason: str = "stop") -> bytes:
+        return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}], with_usage,
+                           **self._continuation())
+
+    def usage_chunk(self) -> bytes:
+        return self._chunk([], True, usage=self.usage())
+
+
+def error_event(error: GatewayError) -> bytes:
+    """After the 200 status line, the only way to report a failure: an error event."""
+    return b"data: " + error.render() + b"\n\n"
