@@ -134,6 +134,7 @@ class UpstreamTransient(UpstreamError):
 
 class UpstreamContract(UpstreamError):
     account_penalty = None
+    retry_elsewhere = False  # every account would fail the same way
 
 
 class UpstreamChatNotFound(UpstreamError):

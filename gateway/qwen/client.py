@@ -202,9 +202,17 @@ def _actual_status(response: aiohttp.ClientResponse) -> int:
     return int(actual) if actual and actual.isdigit() else response.status
 
 
+WAF_MARKERS = (b"aliyun_waf", b"<!doctypehtml>", b"captcha", b"punish", b"x5sec", b"Verification")
+
+
+def _looks_like_waf(raw: bytes) -> bool:
+    head = raw[:20000]
+    return any(marker in head for marker in WAF_MARKERS)
+
+
 def _decode_json(raw: bytes, status: int) -> Any:
     head = raw.lstrip()[:1]
-    if head == b"<":
+    if head == b"<" and (status < 500 or _looks_like_waf(raw)):
         raise UpstreamBlocked(f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers")
     try:
         obj = orjson.loads(raw) if raw.strip() else None
