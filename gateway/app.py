@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from .accounts import AccountPool
 from .catalog import ModelCatalog
@@ -54,13 +53,7 @@ def build_app(settings: Settings) -> Starlette:
             if simulator is not None:
                 await simulator.stop()
 
-    routes = [
-        Route("/health", admin.health),
-        Route("/v1/accounts", admin.accounts),
-        Route("/v1/models", models.list_models),
-        Route("/v1/models/{model_id:path}", models.retrieve_model),
-        Route("/v1/chat/completions", chat.create_chat_completion, methods=["POST"]),
-    ]
+    routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
@@ -93,8 +86,7 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        error: GatewayError = NotFound(f"Unknown path {request.method} {request.url.path}: this gateway serves "
-                                       "/v1/chat/completions and /v1/models.")
+        error: GatewayError = NotFound(f"Unknown path: {request.method} {request.url.path} is not served here.")
     else:
         error = InvalidRequest(f"{request.method} is not allowed on {request.url.path}.", status=exc.status_code,
                                code="method_not_allowed" if exc.status_code == 405 else None)

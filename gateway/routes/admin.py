@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .common import json_response
 
@@ -21,3 +22,6 @@ async def health(request: Request) -> Response:
 
 async def accounts(request: Request) -> Response:
     return json_response({"object": "list", "data": request.app.state.pool.status()})
+
+
+ROUTES = [Route("/health", health), Route("/v1/accounts", accounts)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..accounts import AccountPool, Lease
 from ..catalog import ResolvedModel
@@ -140,3 +141,6 @@ async def _stream(lease: Lease[OpenAnswer], include_usage: bool) -> AsyncIterato
     if failure is not None:
         yield error_event(failure)
     yield DONE
+
+
+ROUTES = [Route("/v1/chat/completions", create_chat_completion, methods=["POST"])]

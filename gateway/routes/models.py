@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..catalog import openai_models
 from ..errors import ModelNotFound
@@ -22,3 +23,6 @@ async def retrieve_model(request: Request) -> Response:
         if entry["id"] == model_id:
             return json_response(entry)
     raise ModelNotFound(model_id)
+
+
+ROUTES = [Route("/v1/models", list_models), Route("/v1/models/{model_id:path}", retrieve_model)]
