@@ -25,6 +25,7 @@ ALIASES = {
     "qwen3": "qwen3-235b-a22b",
 }
 THINKING_SUFFIX = "-thinking"
+SEARCH_SUFFIX = "-search"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ModelInfo:
 class ResolvedModel:
     info: ModelInfo
     thinking: bool  # asked for through the `-thinking` suffix
+    search: bool = False  # asked for through the `-search` suffix
 
 
 def parse_models(body: Any) -> list[ModelInfo]:
@@ -75,6 +77,9 @@ def parse_models(body: Any) -> list[ModelInfo]:
 def resolve(models: list[ModelInfo], requested: str) -> ResolvedModel:
     """Find the model a client means, or raise ModelNotFound (never a silent substitute)."""
     name = requested.strip().lower()
+    search = name.endswith(SEARCH_SUFFIX)
+    if search:
+        name = name[: -len(SEARCH_SUFFIX)]
     thinking = name.endswith(THINKING_SUFFIX)
     if thinking:
         name = name[: -len(THINKING_SUFFIX)]
@@ -83,18 +88,21 @@ def resolve(models: list[ModelInfo], requested: str) -> ResolvedModel:
         by_key.setdefault(model.id.lower(), model)
         by_key.setdefault(model.name.lower(), model)
     model = by_key.get(name) or by_key.get(ALIASES.get(name, ""))
-    if model is None or (thinking and not model.thinking):
+    if model is None or (thinking and not model.thinking) or (search and "search" not in model.chat_types):
         raise ModelNotFound(requested)
-    return ResolvedModel(model, thinking)
+    return ResolvedModel(model, thinking, search)
 
 
 def openai_models(models: list[ModelInfo], created: int) -> list[dict[str, Any]]:
-    """The `/v1/models` entries: each model, and its `-thinking` variant where it can think."""
+    """The `/v1/models` entries: each model and the `-thinking` / `-search` variants it allows."""
     entries = []
     for model in models:
-        entries.append({"id": model.id, "object": "model", "created": created, "owned_by": "qwen"})
+        variants = [""]
         if model.thinking:
-            entries.append({"id": model.id + THINKING_SUFFIX, "object": "model", "created": created, "owned_by": "qwen"})
+            variants.append(THINKING_SUFFIX)
+        if "search" in model.chat_types:
+            variants += [SEARCH_SUFFIX] + ([THINKING_SUFFIX + SEARCH_SUFFIX] if model.thinking else [])
+        entries += [{"id": model.id + v, "object": "model", "created": created, "owned_by": "qwen"} for v in variants]
     return entries
 
 

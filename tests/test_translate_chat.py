@@ -91,7 +91,7 @@ def test_translator_handles_both_thinking_eras_and_usage():
     usage = {"input_tokens": 7, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 4}}
     assert t.feed(Delta("answer", "42", "typing", None, usage)) == [("content", "42")]
     assert t.feed(Delta("web_search", "", "typing", None, None)) == []
-    completion = t.completion([("reasoning_content", "r"), ("content", "4"), ("content", "2")])
+    completion = t.completion("42", "r")
     assert completion["id"] == "chatcmpl-r1"
     assert completion["choices"][0]["message"] == {"role": "assistant", "content": "42", "refusal": None,
                                                    "reasoning_content": "r"}

@@ -1,4 +1,5 @@
-"""`POST /v1/chat/completions`: stream and not, thinking, upstream chat continuation."""
+"""`POST /v1/chat/completions`: stream and not, thinking, tools, JSON formats, web search,
+and continuation of an upstream chat."""
 
 from __future__ import annotations
 
@@ -18,20 +19,40 @@ from ..errors import GatewayError, InvalidRequest, UpstreamChatNotFound, Upstrea
 from ..limits import read_json
 from ..qwen.client import QwenClient
 from ..qwen.events import Delta, Event
-from ..translate.chat import ChatRequest, completion_payload, fold_messages, parse_chat_request, text_of
+from ..translate.answer import AnswerShaper, Shaped
+from ..translate.chat import (
+    ChatRequest,
+    completion_payload,
+    compose_prompt,
+    fold_messages,
+    parse_chat_request,
+    render_message,
+)
 from ..translate.completion import DONE, AnswerTranslator, Piece, error_event
 from .common import cancel_on_disconnect, json_response
 
 log = logging.getLogger("gateway.chat")
+ROUNDS = 2  # an unusable answer (missing required call, invalid JSON) is asked for once more
 
 
 @dataclass
 class OpenAnswer:
-    """An upstream answer that has produced its first output, ready to stream."""
+    """An upstream answer that has produced its first output, ready to be read on."""
 
+    client: QwenClient
     translator: AnswerTranslator
     events: AsyncIterator[Event]
     first: list[Piece]
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        for piece in self.first:
+            yield piece
+        async for event in self.events:
+            for piece in self.translator.feed(event):
+                yield piece
+
+    async def close(self) -> None:
+        await self.events.aclose()  # type: ignore[attr-defined]
 
 
 class ChatCall:
@@ -40,35 +61,56 @@ class ChatCall:
     def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float) -> None:
         self.chat = chat
         self.model_id = model.info.id
+        self.chat_type = "search" if model.search or chat.web_search else "t2t"
         wants = model.thinking or bool(chat.thinking)
         self.thinking = wants and model.info.thinking and chat.thinking is not False
-        self.folded = fold_messages(chat.messages)
+        self.instructions = chat.instructions()
         self._first_event_timeout = first_event_timeout
 
-    async def open(self, client: QwenClient) -> OpenAnswer:
+    def shaper(self) -> AnswerShaper:
+        return AnswerShaper(self.chat.tools, self.chat.json_format)
+
+    async def open(self, client: QwenClient, correction: str | None = None,
+                   translator: AnswerTranslator | None = None) -> OpenAnswer:
         chat = self.chat
-        if chat.chat_id is not None:
+        extra = [correction] if correction else []
+        if chat.chat_id is not None and correction is None:
+            last = render_message(chat.messages[-1], {})
             try:
-                return await self._open(client, chat.chat_id, text_of(chat.messages[-1]), chat.parent_id)
+                return await self._open(client, chat.chat_id, compose_prompt(self.instructions, last),
+                                        chat.parent_id, translator)
             except UpstreamChatNotFound as exc:
                 log.info("chat %s cannot be continued (%s); folding into a new chat", chat.chat_id, exc.message)
-        chat_id = await client.create_chat(self.model_id, "t2t")
-        return await self._open(client, chat_id, self.folded, None)
+        chat_id = await client.create_chat(self.model_id, self.chat_type)
+        prompt = compose_prompt(self.instructions + extra, fold_messages(chat.messages))
+        return await self._open(client, chat_id, prompt, None, translator)
 
-    async def complete(self, client: QwenClient) -> tuple[AnswerTranslator, list[Piece]]:
+    async def complete(self, client: QwenClient) -> dict:
         """The whole answer inside the attempt: a non-stream call can fail over even mid-answer."""
-        answer = await self.open(client)
-        pieces = list(answer.first)
-        async for event in answer.events:
-            pieces.extend(answer.translator.feed(event))
-        return answer.translator, pieces
+        correction: str | None = None
+        for round_ in range(ROUNDS):
+            answer = await self.open(client, correction)
+            shaper = self.shaper()
+            content: list[str] = []
+            reasoning: list[str] = []
+            async for piece in answer.pieces():
+                out = shaper.feed(piece)
+                if out is not None:
+                    (content if out[0] == "content" else reasoning).append(out[1])
+            shaped = shaper.finish()
+            if shaped.correction is None or round_ == ROUNDS - 1:
+                break
+            correction = shaped.correction
+        text = "".join(content) + shaped.content
+        return answer.translator.completion(text, "".join(reasoning), shaped.tool_calls)
 
-    async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None) -> OpenAnswer:
+    async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None,
+                    translator: AnswerTranslator | None) -> OpenAnswer:
         payload = completion_payload(
             chat_id=chat_id, model=self.model_id, content=content, parent_id=parent_id,
-            thinking=self.thinking, thinking_budget=self.chat.thinking_budget,
+            chat_type=self.chat_type, thinking=self.thinking, thinking_budget=self.chat.thinking_budget,
         )
-        translator = AnswerTranslator(self.chat.model, content)
+        translator = translator or AnswerTranslator(self.chat.model, content)
         translator.chat_id = chat_id
         events = client.stream_completion(chat_id, payload)
         try:
@@ -79,7 +121,7 @@ class ChatCall:
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout("Qwen sent no answer before the first-event timeout") from None
             raise
-        return OpenAnswer(translator, events, first)
+        return OpenAnswer(client, translator, events, first)
 
 
 async def _first_output(events: AsyncIterator[Event], translator: AnswerTranslator) -> list[Piece]:
@@ -108,39 +150,60 @@ async def create_chat_completion(request: Request) -> Response:
     if not chat.stream:
         lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
         lease.release()
-        translator, pieces = lease.value
         request.state.account = lease.account_id
-        pool.remember_chat(translator.chat_id, lease.account_id)
-        return json_response(translator.completion(pieces))
+        pool.remember_chat(lease.value["chat_id"], lease.account_id)
+        return json_response(lease.value)
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, pool.acquire(call.open, pinned=owner))
     request.state.account = opened.account_id
     pool.remember_chat(opened.value.translator.chat_id, opened.account_id)
-    return EventSourceResponse(_stream(opened, chat.include_usage), sep="\n", ping=15)
+    return EventSourceResponse(_stream(call, opened, chat.include_usage), sep="\n", ping=15)
 
 
-async def _stream(lease: Lease[OpenAnswer], include_usage: bool) -> AsyncIterator[bytes]:
+async def _stream(call: ChatCall, lease: Lease[OpenAnswer], usage: bool) -> AsyncIterator[bytes]:
     answer = lease.value
     translator = answer.translator
     failure: GatewayError | None = None
     try:
-        yield translator.role_chunk(include_usage)
-        for piece in answer.first:
-            yield translator.piece_chunk(piece, include_usage)
-        async for event in answer.events:
-            for piece in translator.feed(event):
-                yield translator.piece_chunk(piece, include_usage)
-        yield translator.finish_chunk(include_usage)
-        if include_usage:
-            yield translator.usage_chunk()
+        yield translator.role_chunk(usage)
+        sent: list[str] = []
+        for round_ in range(ROUNDS):
+            shaper = call.shaper()
+            async for piece in answer.pieces():
+                out = shaper.feed(piece)
+                if out is not None:
+                    if out[0] == "content":
+                        sent.append(out[1])
+                    yield translator.piece_chunk(out, usage)
+            shaped = shaper.finish()
+            if shaped.correction is None or round_ == ROUNDS - 1 or sent:
+                break  # once content went out, a second answer cannot replace it
+            await answer.close()
+            answer = await call.open(answer.client, shaped.correction, translator)
+        for chunk in _closing_chunks(translator, shaped, sent, usage):
+            yield chunk
     except GatewayError as exc:
         failure = exc
         log.warning("stream from account %s failed after its first byte: %s", lease.account_id, exc.message)
     finally:
         lease.release(failure)
-        await answer.events.aclose()  # type: ignore[attr-defined]
+        await answer.close()
     if failure is not None:
         yield error_event(failure)
     yield DONE
+
+
+def _closing_chunks(translator: AnswerTranslator, shaped: Shaped, sent: list[str], usage: bool) -> list[bytes]:
+    chunks = []
+    if shaped.content:
+        sent.append(shaped.content)
+        chunks.append(translator.piece_chunk(("content", shaped.content), usage))
+    chunks += translator.tool_call_chunks(shaped.tool_calls, usage)
+    if translator.sources:
+        chunks.append(translator.annotations_chunk("".join(sent), usage))
+    chunks.append(translator.finish_chunk(usage, shaped.finish_reason))
+    if usage:
+        chunks.append(translator.usage_chunk())
+    return chunks
 
 
 ROUTES = [Route("/v1/chat/completions", create_chat_completion, methods=["POST"])]

@@ -2,6 +2,8 @@
 
 Tests on both sides of the gateway assert these strings, so the rules are few
 and exact:
+  * a message opening with an `<instructions>` block (tools, answer format) is
+    answered by `model.follow_instructions` when it applies;
   * `[[sim:tool=NAME,k=v]]` → `<tool_call>{"name":NAME,"arguments":{k:v}}</tool_call>`
     (only while no `<tool_response` follows the marker, so a folded history that
     already answered the call gets a normal reply);
@@ -20,6 +22,8 @@ import re
 from typing import Any
 
 import orjson
+
+from . import model
 
 _MARKER = re.compile(r"\[\[sim:([^\]]*)\]\]")
 PIECE_CHARS = 8
@@ -91,6 +95,10 @@ def _tool_calls(text: str) -> str | None:
 
 def answer_for(text: str, earlier_user_texts: list[str]) -> str:
     """The reply to `text` (raw, markers included), before any attachment notes."""
+    followed = model.follow_instructions(text)
+    if followed is not None:
+        return followed
+    text = model.strip_instructions(text)
     tool_reply = _tool_calls(text)
     if tool_reply is not None:
         return tool_reply

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
+from .structured import JsonFormat, format_instructions, parse_response_format
+from .tools import ToolPlan, parse_tool_plan, render_tool_calls, render_tool_result, tool_instructions
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 EFFORT_OFF = frozenset({"none", "minimal"})
@@ -29,6 +31,18 @@ class ChatRequest:
     thinking_budget: int | None
     chat_id: str | None
     parent_id: str | None
+    tools: ToolPlan | None = None
+    json_format: JsonFormat | None = None
+    web_search: bool = False
+
+    def instructions(self) -> list[str]:
+        """The gateway's own blocks for the model: tool definitions, answer format."""
+        blocks = []
+        if self.tools is not None and self.tools.active:
+            blocks.append(tool_instructions(self.tools))
+        if self.json_format is not None:
+            blocks.append(format_instructions(self.json_format))
+        return blocks
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -57,6 +71,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
         thinking_budget=_optional(body, "thinking_budget", int, None),
         chat_id=_optional(body, "chat_id", str, None) or None,
         parent_id=_optional(body, "parent_id", str, None) or None,
+        tools=parse_tool_plan(body),
+        json_format=parse_response_format(body),
+        web_search=_optional(body, "web_search_options", dict, None) is not None,
     )
 
 
@@ -88,8 +105,12 @@ def _check_message(index: int, message: Any) -> None:
     if message.get("role") not in ROLES:
         raise InvalidRequest(f"{where}.role must be one of {', '.join(sorted(ROLES))}.", param=f"{where}.role")
     content = message.get("content")
+    calls = message.get("tool_calls")
+    if calls is not None and (not isinstance(calls, list) or not all(
+            isinstance(c, dict) and isinstance((c.get("function") or {}).get("name"), str) for c in calls)):
+        raise InvalidRequest(f"{where}.tool_calls must be an array of function calls.", param=f"{where}.tool_calls")
     if content is None:
-        if message.get("role") not in {"assistant"}:
+        if message.get("role") != "assistant":
             raise InvalidRequest(f"{where}.content is required.", param=f"{where}.content")
         return
     if isinstance(content, str):
@@ -120,11 +141,35 @@ def fold_messages(messages: list[dict[str, Any]]) -> str:
     """One text for the one upstream user message. A lone user message is sent as it is."""
     if len(messages) == 1 and messages[0].get("role") == "user":
         return text_of(messages[0])
+    names = _call_names(messages)
     lines = []
     for message in messages:
         role = "system" if message["role"] == "developer" else message["role"]
-        lines.append(f"{role}: {text_of(message)}")
+        lines.append(f"{role}: {render_message(message, names)}")
     return "\n\n".join(lines)
+
+
+def render_message(message: dict[str, Any], call_names: dict[str, str]) -> str:
+    """A message's text as the model should read it, tool calls and results included."""
+    text = text_of(message)
+    if message.get("role") in {"tool", "function"}:
+        name = call_names.get(message.get("tool_call_id") or "") or message.get("name")
+        return render_tool_result(message, name, text)
+    if message.get("tool_calls"):
+        return "\n".join(part for part in (text, render_tool_calls(message["tool_calls"])) if part)
+    return text
+
+
+def _call_names(messages: list[dict[str, Any]]) -> dict[str, str]:
+    return {call.get("id", ""): (call.get("function") or {}).get("name", "")
+            for message in messages for call in message.get("tool_calls") or ()}
+
+
+def compose_prompt(instructions: list[str], conversation: str) -> str:
+    """The one upstream message: the gateway's instructions first, then the conversation."""
+    if not instructions:
+        return conversation
+    return "<instructions>\n" + "\n\n".join(instructions) + "\n</instructions>\n\n" + conversation
 
 
 def completion_payload(

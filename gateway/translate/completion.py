@@ -21,6 +21,7 @@ CONTENT_PHASES = frozenset({"answer", None})
 SUMMARY_FIELDS = ("summary_title", "summary_thought")
 Piece = tuple[str, str]
 DONE = b"data: [DONE]\n\n"
+ARGUMENT_PIECE = 32  # characters of tool-call arguments per streamed delta
 
 
 class AnswerTranslator:
@@ -34,6 +35,7 @@ class AnswerTranslator:
         self._output_chars = 0
         self._usage: dict[str, Any] | None = None
         self._summary_seen: set[str] = set()
+        self.sources: list[dict[str, Any]] = []  # web search results, for url_citation annotations
 
     def feed(self, event: Event) -> list[Piece]:
         if isinstance(event, ResponseCreated):
@@ -49,6 +51,8 @@ class AnswerTranslator:
         elif event.phase in REASONING_PHASES:
             pieces = self._reasoning(event)
         else:
+            if event.phase == "web_search":
+                self._collect_sources(event)
             pieces = []  # web search, tools: not answer text
         for _, text in pieces:
             self._output_chars += len(text)
@@ -65,6 +69,20 @@ class AnswerTranslator:
                     self._summary_seen.add(item)
                     texts.append(item + "\n")
         return [("reasoning_content", "".join(texts))] if texts else []
+
+    def _collect_sources(self, event: Delta) -> None:
+        results = (event.extra or {}).get("web_search_info") or ()
+        for result in results:
+            if isinstance(result, dict) and isinstance(result.get("url"), str):
+                self.sources.append(result)
+
+    def annotations(self, content: str) -> list[dict[str, Any]]:
+        """Search sources as OpenAI url_citation annotations spanning the answer."""
+        return [
+            {"type": "url_citation", "url_citation": {"url": source["url"], "title": str(source.get("title") or ""),
+                                                       "start_index": 0, "end_index": len(content)}}
+            for source in self.sources
+        ]
 
     def usage(self) -> dict[str, Any]:
         """OpenAI usage from the last upstream usage; estimated (4 chars a token) where absent."""
@@ -84,18 +102,22 @@ class AnswerTranslator:
         # Extra fields that let a client continue the upstream chat on its next call.
         return {"chat_id": self.chat_id, "parent_id": self.response_id}
 
-    def completion(self, pieces: list[Piece]) -> dict[str, Any]:
-        content = "".join(t for f, t in pieces if f == "content")
-        reasoning = "".join(t for f, t in pieces if f == "reasoning_content")
-        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    def completion(self, content: str, reasoning: str, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": content or (None if tool_calls else ""),
+                                   "refusal": None}
         if reasoning:
             message["reasoning_content"] = reasoning
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        if self.sources:
+            message["annotations"] = self.annotations(content)
         return {
             "id": self._id(),
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
             "usage": self.usage(),
             **self._continuation(),
         }
@@ -126,7 +148,26 @@ class AnswerTranslator:
 
     def piece_chunk(self, piece: Piece, with_usage: bool) -> bytes:
         field, text = piece
-        return self._chunk([{"index": 0, "delta": {field: text}, "logprobs": None, "finish_reason": None}], with_usage)
+        return self._delta_chunk({field: text}, with_usage)
+
+    def tool_call_chunks(self, calls: list[dict[str, Any]], with_usage: bool) -> list[bytes]:
+        """Each call as OpenAI streams it: id, type and name first, then the arguments in pieces."""
+        chunks = []
+        for index, call in enumerate(calls):
+            head = {"index": index, "id": call["id"], "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""}}
+            chunks.append(self._delta_chunk({"tool_calls": [head]}, with_usage))
+            arguments = call["function"]["arguments"]
+            for start in range(0, len(arguments), ARGUMENT_PIECE):
+                piece = {"index": index, "function": {"arguments": arguments[start:start + ARGUMENT_PIECE]}}
+                chunks.append(self._delta_chunk({"tool_calls": [piece]}, with_usage))
+        return chunks
+
+    def annotations_chunk(self, content: str, with_usage: bool) -> bytes:
+        return self._delta_chunk({"annotations": self.annotations(content)}, with_usage)
+
+    def _delta_chunk(self, delta: dict[str, Any], with_usage: bool) -> bytes:
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}], with_usage)
 
     def finish_chunk(self, with_usage: bool, reason: str = "stop") -> bytes:
         return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}], with_usage,
