@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = uvicorn.Config(
         build_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=10,
+        log_level=settings.log_level, access_log=False,
+        timeout_graceful_shutdown=int(settings.timeouts.shutdown_grace) + 5,
     )
     uvicorn.Server(config).run()
     return 0

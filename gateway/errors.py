@@ -8,6 +8,7 @@
     ├── NotFound                      404 not_found
     │   └── ModelNotFound             404 model_not_found
     ├── NoAccountAvailable            503 no_available_account (or 429 + Retry-After when all cool)
+    ├── ShuttingDown                  503 shutting_down: a stream cut by a server shutdown
     └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
         ├── UpstreamRateLimited       account daily limit: cool down `hours`
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
@@ -98,6 +99,12 @@ class NoAccountAvailable(GatewayError):
     status = 503
     type = "server_error"
     code = "no_available_account"
+
+
+class ShuttingDown(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "shutting_down"
 
 
 class UpstreamError(GatewayError):

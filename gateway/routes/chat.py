@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
+import anyio
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,7 +30,7 @@ from ..translate.chat import (
     render_message,
 )
 from ..translate.completion import DONE, AnswerTranslator, Piece, error_event
-from .common import cancel_on_disconnect, json_response
+from .common import CutOnShutdown, cancel_on_disconnect, json_response
 
 log = logging.getLogger("gateway.chat")
 ROUNDS = 2  # an unusable answer (missing required call, invalid JSON) is asked for once more
@@ -156,29 +157,33 @@ async def create_chat_completion(request: Request) -> Response:
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, pool.acquire(call.open, pinned=owner))
     request.state.account = opened.account_id
     pool.remember_chat(opened.value.translator.chat_id, opened.account_id)
-    return EventSourceResponse(_stream(call, opened, chat.include_usage), sep="\n", ping=15)
+    grace = state.settings.timeouts.shutdown_grace
+    shutdown = anyio.Event()
+    return EventSourceResponse(_stream(call, opened, chat.include_usage, CutOnShutdown(shutdown, grace)), sep="\n",
+                               ping=15, shutdown_event=shutdown, shutdown_grace_period=grace)
 
 
-async def _stream(call: ChatCall, lease: Lease[OpenAnswer], usage: bool) -> AsyncIterator[bytes]:
+async def _stream(call: ChatCall, lease: Lease[OpenAnswer], usage: bool, cut: CutOnShutdown) -> AsyncIterator[bytes]:
     answer = lease.value
     translator = answer.translator
     failure: GatewayError | None = None
     try:
         yield translator.role_chunk(usage)
         sent: list[str] = []
-        for round_ in range(ROUNDS):
-            shaper = call.shaper()
-            async for piece in answer.pieces():
-                out = shaper.feed(piece)
-                if out is not None:
-                    if out[0] == "content":
-                        sent.append(out[1])
-                    yield translator.piece_chunk(out, usage)
-            shaped = shaper.finish()
-            if shaped.correction is None or round_ == ROUNDS - 1 or sent:
-                break  # once content went out, a second answer cannot replace it
-            await answer.close()
-            answer = await call.open(answer.client, shaped.correction, translator)
+        async with cut:
+            for round_ in range(ROUNDS):
+                shaper = call.shaper()
+                async for piece in answer.pieces():
+                    out = shaper.feed(piece)
+                    if out is not None:
+                        if out[0] == "content":
+                            sent.append(out[1])
+                        yield translator.piece_chunk(out, usage)
+                shaped = shaper.finish()
+                if shaped.correction is None or round_ == ROUNDS - 1 or sent:
+                    break  # once content went out, a second answer cannot replace it
+                await answer.close()
+                answer = await call.open(answer.client, shaped.correction, translator)
         for chunk in _closing_chunks(translator, shaped, sent, usage):
             yield chunk
     except GatewayError as exc:

@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+from ..errors import ShuttingDown
 
 T = TypeVar("T")
 
@@ -41,3 +44,39 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
         raise
     finally:
         watcher.cancel()
+
+
+class CutOnShutdown:
+    """Ends a stream that outlives the shutdown grace period with an error the client sees.
+
+    sse-starlette sets `event` when the server begins to exit and cancels the stream
+    `grace` seconds later. One second before that, this cancels the task reading the
+    upstream and turns the cancellation into a `ShuttingDown` error, so the stream can
+    still send an error event and `[DONE]` instead of simply stopping.
+    """
+
+    def __init__(self, event: anyio.Event, grace: float) -> None:
+        self._event = event
+        self._delay = max(0.0, grace - 1.0)
+        self._fired = False
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CutOnShutdown:
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        await self._event.wait()
+        await asyncio.sleep(self._delay)
+        self._fired = True
+        assert self._task is not None
+        self._task.cancel()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        assert self._watcher is not None and self._task is not None
+        self._watcher.cancel()
+        if self._fired and kind is asyncio.CancelledError:
+            self._task.uncancel()
+            raise ShuttingDown("The gateway is shutting down; the answer was cut short. Retry the request.")
