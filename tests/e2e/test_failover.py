@@ -155,3 +155,17 @@ def test_an_unreachable_upstream_is_a_retryable_5xx():
         with pytest.raises(openai.InternalServerError) as caught:
             client_for(stack).models.list()
         assert caught.value.status_code in (502, 503, 504)
+
+
+def test_tokens_never_reach_the_logs(stack, caplog):
+    caplog.set_level("DEBUG")
+    stack.fault(ALPHA, {"kind": "unauthorized"})
+    stack.fault(BRAVO, {"kind": "ratelimited", "num": 1})
+    with pytest.raises(openai.APIStatusError):
+        ask(stack)
+    stack.fault(ALPHA, {"kind": "waf"})
+    with pytest.raises(openai.APIStatusError):
+        ask(stack, stream=True)
+    assert "acct-alpha" in caplog.text and "acct-bravo" in caplog.text  # accounts are named by id...
+    for token in TOKENS:
+        assert token not in caplog.text  # ...never by token
