@@ -21,5 +21,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# The gateway's cost over calling the (simulated) upstream directly: see bench/README.md.
+# `make bench BENCH_ARGS=--quick` for a short run; any `python -m bench.run` flag goes there.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""`make bench`: what the gateway costs over calling the (simulated) upstream directly."""

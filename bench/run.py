@@ -1,0 +1,138 @@
+"""`python -m bench.run [--requests N] [--concurrency 1,16,64] [--quick]`: the gateway against the
+simulator directly, at each concurrency; prints the table and the overhead rows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from bench.load import Result, drive, warm_up
+from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
+from bench.report import render
+from bench.scenarios import Scenario, direct, gateway_chat, gateway_stream
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Options:
+    requests: int
+    concurrency: tuple[int, ...]
+    time_cap: float  # seconds, per scenario and concurrency
+    keep_logs: Path | None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--requests", type=int, help="requests per scenario and concurrency (default 300, --quick 50)")
+    parser.add_argument("--concurrency", default="1,16,64", help="comma-separated levels (default 1,16,64)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: 50 requests, 30 s cap")
+    parser.add_argument("--time-cap", type=float, help="hard cap in seconds per run (default 120, --quick 30)")
+    parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
+    args = parser.parse_args(argv)
+    try:
+        levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
+    except ValueError:
+        parser.error("--concurrency takes whole numbers separated by commas, e.g. 1,16,64")
+    requests = args.requests if args.requests is not None else (50 if args.quick else 300)
+    if requests < 1 or not levels or min(levels) < 1:
+        parser.error("--requests and every --concurrency level must be at least 1")
+    time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
+    return Options(requests, levels, time_cap, args.keep_logs)
+
+
+def _cpu_now(servers: Stack) -> dict[str, float]:
+    return {"gateway": cpu_seconds(servers.gateway.process.pid),
+            "simulator": cpu_seconds(servers.simulator.process.pid), "client": cpu_seconds()}
+
+
+async def _measure(servers: Stack, scenario: Scenario, session: aiohttp.ClientSession,
+                   options: Options, concurrency: int) -> Result:
+    before = _cpu_now(servers)
+    result = await drive(scenario, session, options.requests, concurrency, options.time_cap)
+    after = _cpu_now(servers)
+    result.cpu = {name: after[name] - before[name] for name in after}
+    print(f"  {scenario.name:<15} c={concurrency:<4} {result.throughput:7.1f} req/s  "
+          f"p50 {result.latency_ms(50):7.1f} ms  errors {result.error_count}", file=sys.stderr, flush=True)
+    return result
+
+
+async def _upstream_slots(gateway_url: str) -> int:
+    """How many upstream calls the gateway lets run at once (the sum of its accounts' limits)."""
+    async with aiohttp.ClientSession() as session, session.get(gateway_url + "/v1/accounts") as response:
+        accounts = (await response.json())["data"]
+    return sum(int(account["limit"]) for account in accounts)
+
+
+async def run(options: Options) -> tuple[list[Result], list[str]]:
+    """Every scenario at every concurrency; the results and notes for the report."""
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM cancels the run like Ctrl-C does, so leaving `stack()` stops the servers.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    with stack(options.keep_logs) as servers:
+        await wait_ready(servers.simulator, "/api/models")
+        await wait_ready(servers.gateway, "/health")
+        slots = await _upstream_slots(servers.gateway.url)
+        notes = [f"gateway: {len(TOKENS)} accounts, at most {slots} upstream calls in flight (the pool's per-account\n"
+                 f"      limit): beyond {slots} concurrent clients, the rest wait inside the gateway"]
+        print(f"simulator {servers.simulator.url} (speed 0), gateway {servers.gateway.url}", file=sys.stderr)
+        scenarios = [direct(servers.simulator.url, TOKENS), gateway_chat(servers.gateway.url),
+                     gateway_stream(servers.gateway.url)]
+        results: list[Result] = []
+        timeout = aiohttp.ClientTimeout(total=None)
+        sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(options.concurrency)),
+                                          timeout=timeout) for _ in scenarios]
+        try:
+            for scenario, session in zip(scenarios, sessions, strict=True):
+                await warm_up(scenario, session)
+            for concurrency in options.concurrency:
+                for scenario, session in zip(scenarios, sessions, strict=True):
+                    results.append(await _measure(servers, scenario, session, options, concurrency))
+        finally:
+            await asyncio.gather(*(session.close() for session in sessions))
+        return results, notes
+
+
+def _runner(main: Coroutine[Any, Any, T]) -> T:
+    # uvloop, as the gateway runs it, keeps the load generator's own share of the cores small.
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    try:
+        results, notes = _runner(run(options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; the servers are stopped", file=sys.stderr)
+        return 130
+    except StartupError as exc:
+        print(f"cannot start the servers: {exc}", file=sys.stderr)
+        return 2
+    print(render(results, notes, load_before), flush=True)
+    return 1 if any(r.error_count for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The three ways of getting one chat answer that the benchmark compares.
+
+* `gateway`: `POST /v1/chat/completions` through the gateway, whole JSON answer;
+* `gateway-stream`: the same with `"stream": true`, read to `data: [DONE]`;
+* `direct`: what the gateway itself does per request, straight at the simulator:
+  `POST /api/v2/chats/new`, then `POST /api/v2/chat/completions?chat_id=…` (§3.1–3.2 of
+  the protocol reference), reading the SSE to the answer's `finished` event.
+
+Each call returns the monotonic time its response body started (for time to first
+byte), or raises `Failed`. Every SSE event is JSON-decoded, and every body is read to
+its end (as the openai package does after `[DONE]`): leaving the chunked terminator
+unread makes aiohttp close the connection instead of reusing it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+MODEL = "qwen3-max"
+PROMPT = "Hello! In one short paragraph, what is a reverse proxy for?"
+QWEN_VERSION = "0.2.63"
+JSON = {"content-type": "application/json"}
+Call = Callable[[aiohttp.ClientSession, int], Awaitable[float | None]]
+
+
+class Failed(Exception):
+    """A request that did not end with a complete answer; the message is its error class."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    call: Call
+
+
+async def _sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[float, bytes]]:
+    """(arrival time, data) of each `data:` event of an SSE body."""
+    buffer = b""
+    async for chunk in response.content.iter_any():
+        now = time.monotonic()
+        buffer += chunk
+        *events, buffer = buffer.split(b"\n\n")
+        for event in events:
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    yield now, line[5:].strip()
+
+
+def gateway_chat(base_url: str) -> Scenario:
+    body = orjson.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]})
+
+    async def call(session: aiohttp.ClientSession, index: int) -> float | None:
+        async with session.post(base_url + "/v1/chat/completions", data=body, headers=JSON) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise Failed(f"HTTP {response.status}")
+        if not orjson.loads(raw)["choices"][0]["message"]["content"]:
+            raise Failed("empty answer")
+        return None
+
+    return Scenario("gateway", call)
+
+
+def gateway_stream(base_url: str) -> Scenario:
+    body = orjson.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": True})
+
+    async def call(session: aiohttp.ClientSession, index: int) -> float | None:
+        first: float | None = None
+        text, done = 0, False
+        async with session.post(base_url + "/v1/chat/completions", data=body, headers=JSON) as response:
+            if response.status != 200:
+                raise Failed(f"HTTP {response.status}")
+            async for arrived, data in _sse_events(response):
+                first = first or arrived
+                if data == b"[DONE]":
+                    done = True
+                    continue
+                chunk = orjson.loads(data)
+                if "error" in chunk:
+                    raise Failed("in-stream error")
+                for choice in chunk.get("choices") or ():
+                    text += len(choice["delta"].get("content") or "")
+        if not done:
+            raise Failed("stream ended before [DONE]")
+        if not text:
+            raise Failed("empty answer")
+        return first
+
+    return Scenario("gateway-stream", call)
+
+
+def upstream_headers(token: str) -> dict[str, str]:
+    """The headers the gateway sends upstream (protocol reference §2), minus per-request ids."""
+    return {
+        "authorization": f"Bearer {token}",
+        "cookie": f"token={token}",
+        "version": QWEN_VERSION,
+        "content-type": "application/json",
+        "accept": "*/*",
+        "source": "web",
+        "x-accel-buffering": "no",
+    }
+
+
+def completion_body(chat_id: str) -> dict[str, Any]:
+    """A §3.2 completion body: one user message in a new chat, thinking off."""
+    now = int(time.time())
+    message = {
+        "fid": str(uuid.uuid4()), "id": None, "parentId": None, "parent_id": None,
+        "childrenIds": [str(uuid.uuid4())], "role": "user", "content": PROMPT, "user_action": "chat",
+        "files": [], "timestamp": now, "models": [MODEL], "model": "", "chat_type": "t2t",
+        "sub_chat_type": "t2t",
+        "feature_config": {"thinking_enabled": False, "output_schema": "phase", "thinking_budget": 81920},
+        "extra": {"meta": {"subChatType": "t2t"}},
+    }
+    return {"stream": True, "version": "2.1", "incremental_output": True, "chat_id": chat_id, "chatId": chat_id,
+            "chat_mode": "normal", "model": MODEL, "parent_id": None, "parentId": "", "timestamp": now,
+            "messages": [message]}
+
+
+def direct(base_url: str, tokens: tuple[str, ...]) -> Scenario:
+    headers = [upstream_headers(token) for token in tokens]
+    sse_headers = [{**h, "accept": "text/event-stream"} for h in headers]
+
+    async def call(session: aiohttp.ClientSession, index: int) -> float | None:
+        account = index % len(tokens)  # spread over the accounts, as the gateway's pool does
+        new_chat = {"title": "New Chat", "models": [MODEL], "chat_mode": "normal", "chat_type": "t2t",
+                    "timestamp": int(time.time() * 1000), "project_id": ""}
+        async with session.post(base_url + "/api/v2/chats/new", data=orjson.dumps(new_chat),
+                                headers=headers[account]) as response:
+            reply = orjson.loads(await response.read())
+        if not reply.get("success"):
+            raise Failed(f"chats/new {reply.get('data', {}).get('code', 'failed')}")
+        chat_id = reply["data"]["id"]
+        first: float | None = None
+        finished = False
+        async with session.post(f"{base_url}/api/v2/chat/completions?chat_id={chat_id}",
+                                data=orjson.dumps(completion_body(chat_id)), headers=sse_headers[account]) as response:
+            async for arrived, data in _sse_events(response):
+                first = first or arrived
+                event = orjson.loads(data)
+                if "error" in event or event.get("success") is False:
+                    raise Failed("in-stream error")
+                delta = (event.get("choices") or [{}])[0].get("delta") or {}
+                finished = finished or (delta.get("status") == "finished" and delta.get("phase") == "answer")
+        if not finished:
+            raise Failed("stream ended before finished")
+        return first
+
+    return Scenario("direct", call)
