@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -90,7 +90,7 @@ class AccountPool:
         self._max_attempts = max_attempts
         self._deadline = deadline
         self._clock = clock
-        self._freed = asyncio.Event()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a free slot, in order
         self._chat_owners: OrderedDict[str, str] = OrderedDict()
 
     async def close(self) -> None:
@@ -144,29 +144,51 @@ class AccountPool:
         raise self._client_error(last)
 
     async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None) -> Account:
-        loop = asyncio.get_running_loop()
+        """A healthy account with a free slot, preferring untried ones; waits in line when all are busy."""
+        healthy = self._candidates(pinned, self._clock())
+        if last is not None and healthy and all(a.id in tried for a in healthy):
+            await asyncio.sleep(TRANSIENT_RETRY_DELAY)  # only accounts that just failed remain
+        woken = False
         while True:
-            now = self._clock()
-            candidates = self._candidates(pinned, now)
+            candidates = self._candidates(pinned, self._clock())
             if not candidates:
                 raise self._unavailable(pinned, last)
             fresh = [a for a in candidates if a.id not in tried] or candidates
-            if fresh is candidates and tried and last is not None:
-                await asyncio.sleep(TRANSIENT_RETRY_DELAY)  # only tried accounts remain
             free = [a for a in fresh if a.in_flight < a.limit]
-            if free:
+            if free and (woken or not self._waiters):  # first come, first served
                 account = min(free, key=lambda a: (a.in_flight / a.limit, a.served))
                 account.in_flight += 1
                 account.served += 1
                 return account
-            remaining = deadline - loop.time()  # every usable account is at its limit: wait
-            if remaining <= 0:
-                raise NoAccountAvailable("every Qwen account is busy; try again shortly", headers={"retry-after": "1"})
-            freed = self._freed
-            try:
-                await asyncio.wait_for(freed.wait(), remaining)
-            except TimeoutError:
-                continue
+            if woken:
+                self._wake_next()  # the freed slot is not one this call can use: pass it on
+            woken = await self._wait_in_line(deadline)
+
+    async def _wait_in_line(self, deadline: float) -> bool:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await waiter
+        except TimeoutError:
+            raise NoAccountAvailable("every Qwen account is busy; try again shortly",
+                                     headers={"retry-after": "1"}) from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_next()  # woken but leaving: the slot goes to the next in line
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                self._waiters.remove(waiter)
+        return True
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _candidates(self, pinned: str | None, now: float) -> list[Account]:
         if pinned is not None:
@@ -176,8 +198,7 @@ class AccountPool:
 
     def _free(self, account: Account) -> None:
         account.in_flight -= 1
-        self._freed.set()
-        self._freed = asyncio.Event()
+        self._wake_next()
 
     def _punish(self, account: Account, error: UpstreamError) -> None:
         penalty = error.account_penalty

@@ -174,3 +174,33 @@ async def test_close_closes_every_client():
     pool = make_pool()
     await pool.close()
     assert all(a.client.closed for a in pool.accounts)
+
+
+async def test_waiting_calls_are_served_first_come_first_served():
+    pool = make_pool(n=1, limit=1)
+    held = await pool.acquire(failing_on({})[0])
+    order = []
+
+    async def call(name):
+        lease = await pool.acquire(failing_on({})[0])
+        order.append(name)
+        await asyncio.sleep(0)
+        lease.release()
+
+    waiters = [asyncio.create_task(call(i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    held.release()
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    assert order == [0, 1, 2, 3, 4]
+
+
+async def test_a_cancelled_waiter_does_not_lose_the_slot():
+    pool = make_pool(n=1, limit=1)
+    held = await pool.acquire(failing_on({})[0])
+    first = asyncio.create_task(pool.acquire(failing_on({})[0]))
+    second = asyncio.create_task(pool.acquire(failing_on({})[0]))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    held.release()
+    lease = await asyncio.wait_for(second, 1)
+    assert lease.value == "a1"

@@ -21,6 +21,7 @@ from ..errors import UpstreamBlocked, UpstreamContract, UpstreamError, UpstreamT
 from .events import Delta, Event, parse_event, raise_for_error
 from .sse import SSEDecoder
 
+DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
 _BROWSER_HEADERS = {
     "accept-language": "zh-CN,zh;q=0.9",
     "user-agent": (
@@ -175,6 +176,7 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
             event = _parse(data)
             yield event
             if isinstance(event, Delta) and event.is_end:
+                await _drain(response)
                 return
         chunk = await anext(chunks, None)
         pending = decoder.feed(chunk) if chunk is not None else None
@@ -184,6 +186,15 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         if isinstance(event, Delta) and event.is_end:
             return
     raise UpstreamTransport("Qwen closed the stream before the answer finished")
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read the little left after the last event, so the connection goes back to the pool."""
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        pass  # the connection is simply closed instead
 
 
 def _parse(data: bytes) -> Event:
