@@ -16,13 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .accounts import AccountPool
+from .attachments import MediaState
 from .catalog import ModelCatalog
 from .config import AccountSettings, Settings
 from .errors import GatewayError, InvalidRequest, NotFound
 from .middleware import ApiKeyAuth, RequestLog
+from .jobs import JobManager
 from .qwen.client import QwenClient
-from .routes import admin, chat, models
+from .routes import admin, chat, files, images, models, videos
 from .routes.common import ClientDisconnected, json_response
+from .store import Store, open_store
 
 if TYPE_CHECKING:
     from .simulator import RunningSimulator
@@ -31,7 +34,10 @@ log = logging.getLogger("gateway")
 SIMULATOR_ACCOUNT = AccountSettings(id="simulator", token="simulator-token")
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """`store`: shared state owned by the caller, which may outlive this app (else from `state_url`)."""
+    state_store = store if store is not None else open_store(settings.state_url)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         effective, simulator = await _upstream(settings)
@@ -46,14 +52,21 @@ def build_app(settings: Settings) -> Starlette:
         app.state.pool = pool
         app.state.simulated = simulator is not None
         app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
+        app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
+        app.state.jobs = JobManager(state_store, pool, effective.video)
+        await app.state.jobs.start()  # resumes polling unfinished video jobs
         try:
             yield
         finally:
+            await app.state.jobs.stop()
+            await app.state.media.close()
             await pool.close()
+            if store is None:
+                await state_store.close()
             if simulator is not None:
                 await simulator.stop()
 
-    routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES]
+    routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
@@ -90,7 +103,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = InvalidRequest(f"{request.method} is not allowed on {request.url.path}.", status=exc.status_code,
                                code="method_not_allowed" if exc.status_code == 405 else None)
-    return Response(error.render(), status_code=error.status, media_type="application/json")
+    return await _gateway_error(request, error)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,26 @@ class Cooldowns:
 
 
 @dataclass(frozen=True)
+class VideoSettings:
+    poll_interval: float = 10.0  # between task-status polls: the web frontend's rate
+    timeout: float = 1200.0  # a render still running after this fails (real ones take 90-340 s)
+    typical_render: float = 200.0  # seconds, for the progress estimate
+    job_ttl: float = 86400.0  # a job, and its video URL, is forgotten after this
+    status_api: str = "auto"  # "auto": v2 task status, v1 where v2 is missing; or "v2" / "v1"
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    image_model: str = ""  # images with no `model`: "" picks the first model that can do t2i
+    upload_max_bytes: int = 25 * 1024 * 1024  # one uploaded file (Qwen takes 25 MB at most)
+    fetch_max_bytes: int = 25 * 1024 * 1024  # an image the gateway downloads (client URL or b64_json)
+    fetch_timeout: float = 30.0  # seconds for one such download, redirects included
+    allow_private_fetch: bool = False  # let client image URLs reach loopback/private hosts (tests, dev)
+    upload_cache_seconds: float = 240.0  # reuse an upload while its ~300 s signed URL is still valid
+    sts_keys: str = "new"  # getstsToken keys: "new" file_name/file_size/file_type, "old" filename/...
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3264
@@ -54,6 +74,8 @@ class Settings:
     simulate: bool = False
     timeouts: Timeouts = Timeouts()
     cooldowns: Cooldowns = Cooldowns()
+    video: VideoSettings = VideoSettings()
+    media: MediaSettings = MediaSettings()
     max_attempts: int = 3
     max_body_bytes: int = 32 * 1024 * 1024
     models_ttl: float = 300.0
@@ -77,15 +99,19 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
-             "timeouts", "cooldowns", "max_attempts", "max_body_bytes", "models_ttl", "state_url", "log_level"}
+             "timeouts", "cooldowns", "video", "media", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
+             "log_level"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {k: v for k, v in raw.items() if k not in {"accounts", "timeouts", "cooldowns", "api_keys"}}
+    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "api_keys"}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
     values["api_keys"] = tuple(str(k) for k in raw.get("api_keys") or ())
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
     values["timeouts"] = _section(Timeouts, raw.get("timeouts"), "timeouts")
     values["cooldowns"] = _section(Cooldowns, raw.get("cooldowns"), "cooldowns")
+    values["video"] = _section(VideoSettings, raw.get("video"), "video")
+    values["media"] = _section(MediaSettings, raw.get("media"), "media")
     try:
         settings = Settings(**values)
     except TypeError as exc:
@@ -159,6 +185,37 @@ def _check(settings: Settings) -> None:
         raise ConfigError("qwen_base_url: must start with http:// or https://")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts: must be at least 1")
+    _check_video(settings.video)
+    _check_media(settings.media)
+    if not settings.state_url.startswith("memory://"):
+        # Name the scheme only: a redis:// URL may carry a password.
+        scheme = settings.state_url.partition("://")[0] + "://" if "://" in settings.state_url else "that"
+        raise ConfigError(f"state_url (GATEWAY_STATE_URL): only memory:// is available yet, not {scheme} "
+                          "(a Redis store comes next)")
     ids = [a.id for a in settings.accounts]
     if len(ids) != len(set(ids)):
         raise ConfigError("accounts: ids must be unique")
+
+
+def _check_video(video: VideoSettings) -> None:
+    for name in ("poll_interval", "timeout", "typical_render", "job_ttl"):
+        value = getattr(video, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"video.{name}: must be a number of seconds > 0")
+    if video.status_api not in ("auto", "v2", "v1"):
+        raise ConfigError("video.status_api: must be auto, v2 or v1")
+
+
+def _check_media(media: MediaSettings) -> None:
+    for name in ("upload_max_bytes", "fetch_max_bytes"):
+        value = getattr(media, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"media.{name}: must be a whole number of bytes >= 1")
+    for name in ("fetch_timeout", "upload_cache_seconds"):
+        value = getattr(media, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"media.{name}: must be a number of seconds >= 0")
+    if not isinstance(media.allow_private_fetch, bool):
+        raise ConfigError("media.allow_private_fetch: must be true or false")
+    if media.sts_keys not in ("new", "old"):
+        raise ConfigError("media.sts_keys: must be new or old")

@@ -56,3 +56,30 @@ def test_bad_config_fails_fast_and_says_why(tmp_path, text, message):
 def test_bad_port_in_the_environment():
     with pytest.raises(ConfigError, match="GATEWAY_PORT"):
         load_settings(None, {"GATEWAY_PORT": "http"})
+
+
+def test_media_settings_are_read_and_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("media: {upload_max_bytes: 1000, allow_private_fetch: true, sts_keys: old}\n")
+    media = load_settings(path, {}).media
+    assert (media.upload_max_bytes, media.allow_private_fetch, media.sts_keys) == (1000, True, "old")
+    assert media.fetch_max_bytes == 25 * 1024 * 1024 and media.image_model == ""
+    for bad, message in [("{sts_keys: v3}", "sts_keys"), ("{upload_max_bytes: 0}", "upload_max_bytes"),
+                         ("{allow_private_fetch: 'yes'}", "allow_private_fetch"), ("{bogus: 1}", "media")]:
+        path.write_text(f"media: {bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(path, {})
+
+
+def test_video_settings_load_with_real_render_defaults_and_are_checked(tmp_path):
+    video = load_settings("config.yaml", {}).video
+    assert (video.poll_interval, video.timeout, video.status_api) == (10, 1200, "auto")
+    path = tmp_path / "c.yaml"
+    path.write_text("video: {poll_interval: 0.5, job_ttl: 3600}\n")
+    assert load_settings(path, {}).video.poll_interval == 0.5
+    for text, message in [("video: {poll_interval: 0}\n", "video.poll_interval"),
+                          ("video: {status_api: v3}\n", "video.status_api"),
+                          ("video: {bogus: 1}\n", "video")]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_settings(path, {})

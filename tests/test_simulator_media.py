@@ -309,6 +309,15 @@ async def test_t2v_status_v1_flat_and_wrapped(client: httpx.AsyncClient) -> None
     assert missing.status_code == 404 and missing.json()["data"]["code"] == "Not_Found"
 
 
+async def test_task_status_v2_route_can_be_switched_off_as_before_sep_2026(client: httpx.AsyncClient) -> None:
+    _, body = await start_video(client)
+    task_id = body["data"]["messages"][0]["extra"]["wanx"]["task_id"]
+    await set_options(client, task_status_v2=False)
+    gone = await poll_v2(client, task_id)
+    assert gone.status_code == 404 and "x-actual-status-code" not in gone.headers and "success" not in gone.json()
+    assert (await client.get(f"/api/v1/tasks/status/{task_id}")).json()["task_status"] == "success"
+
+
 async def test_t2v_task_faults(client: httpx.AsyncClient) -> None:
     await queue_faults(client, TOKEN, {"kind": "task_failed"}, {"kind": "task_never_finishes"})
     _, failed = await start_video(client)

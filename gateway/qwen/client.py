@@ -11,7 +11,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -71,6 +73,7 @@ class QwenClient:
         self._headers = account_headers(account, self.base_url, version)
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
+        self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -105,16 +108,17 @@ class QwenClient:
         return await self._json("POST", path, body)
 
     async def _json(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+        return _decode_json(*await self._fetch(method, path, body))
+
+    async def _fetch(self, method: str, path: str, body: Mapping[str, Any] | None) -> tuple[bytes, int]:
+        """The raw body and the actual status of one call."""
         data = orjson.dumps(body) if body is not None else None
         try:
             async with asyncio.timeout(self._timeouts.first_event):
                 async with self.session.request(
                     method, self.base_url + path, data=data, headers=self._request_headers("*/*")
                 ) as response:
-                    raw = await response.read()
-                    return _decode_json(raw, _actual_status(response))
-        except UpstreamError:
-            raise
+                    return await response.read(), _actual_status(response)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"Qwen did not answer {path} in time") from None
         except aiohttp.ClientError as exc:
@@ -135,6 +139,31 @@ class QwenClient:
             raise UpstreamContract("Qwen created a chat but returned no chat id")
         return str(chat_id)
 
+    async def task_status(self, task_id: str, api: str = "auto") -> TaskStatus:
+        """A video task (§3.4) by v2 (200 + x-actual-status-code) or v1; "auto" uses v1 where v2 is missing."""
+        if api == "v1" or (api == "auto" and self._v1_tasks):
+            return _task_status(*await self._fetch("GET", f"/api/v1/tasks/status/{task_id}", None))
+        raw, status = await self._fetch("GET", f"/api/v2/task/status/{task_id}", None)
+        obj = _loads(raw)
+        if api == "auto" and status == 404 and not (isinstance(obj, dict) and {"success", "code"} & obj.keys()):
+            self._v1_tasks = True  # a 404 without an envelope: the route, not the task, is missing
+            return await self.task_status(task_id, "v1")
+        return _task_status(raw, status)
+
+    async def open_download(self, url: str) -> Download:
+        """GET a file the upstream serves (a rendered mp4), for the caller to stream and close."""
+        headers = self._request_headers("*/*")
+        del headers["content-type"]
+        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+            del headers["authorization"], headers["cookie"]  # the account's token stays with Qwen's own host
+        try:
+            async with asyncio.timeout(self._timeouts.first_event):
+                return Download(await self.session.get(url, headers=headers))
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout("Qwen's file host did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamTransport(f"cannot reach Qwen's file host: {type(exc).__name__}") from None
+
     async def stream_completion(self, chat_id: str, payload: Mapping[str, Any]) -> AsyncIterator[Event]:
         """POST a completion and yield its events until the end of the answer.
 
@@ -154,6 +183,51 @@ class QwenClient:
             raise UpstreamTimeout("Qwen went silent longer than the idle timeout") from None
         except aiohttp.ClientError as exc:
             raise UpstreamTransport(f"connection to Qwen failed: {type(exc).__name__}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    status: str  # running, success / completed, anything else failed; "not_found" for an unknown task
+    content: str  # the mp4 URL once rendered
+    message: str
+
+
+def _task_status(raw: bytes, status: int) -> TaskStatus:
+    obj = _loads(raw)
+    data = obj.get("data") if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
+    if status == 404 and isinstance(data, dict) and data.get("code") == "Not_Found":
+        return TaskStatus("not_found", "", str(data.get("details") or ""))
+    _decode_json(raw, status)  # every other error of the catalogue
+    if not isinstance(data, dict) or not isinstance(data.get("task_status"), str):
+        raise UpstreamContract("Qwen's task status carries no task_status")
+    return TaskStatus(data["task_status"], str(data.get("content") or ""), str(data.get("message") or ""))
+
+
+class Download:
+    """An open upstream file response: read it with `chunks()`, then `close()`."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.status = response.status
+        self.content_type = response.headers.get("content-type", "")
+        self.length = response.headers.get("content-length")
+        self._response = response
+
+    async def chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(size):
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError):
+            raise UpstreamTransport("the download from Qwen's file host broke off") from None
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:

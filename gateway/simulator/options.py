@@ -32,6 +32,7 @@ class SimOptions:
     sts_form: str = "wrapped"
     sts_keys: str = "new"
     task_status_v1_wrapped: bool = False
+    task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
     nonstream_chat: bool = False  # Oct 2025: t2t `stream:false` answered with JSON
 
@@ -66,6 +67,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "sts_form": (str,),
     "sts_keys": (str,),
     "task_status_v1_wrapped": (bool,),
+    "task_status_v2": (bool,),
     "nonstream_chat": (bool,),
 }
 

@@ -91,6 +91,9 @@ async def status_v1(request: Request) -> Response:
 
 async def status_v2(request: Request) -> Response:
     """`GET /api/v2/task/status/<id>`: always HTTP 200, the real code in `x-actual-status-code`."""
+    if not sim_of(request).options.task_status_v2:
+        # The older era had no such route; the FastAPI-style 404 body is inferred.
+        return envelopes.json_response({"detail": "Not Found"}, status=404)
     admission = await admit(request, "task_status", always_200=True)
     if isinstance(admission, Response):
         return admission

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import uvicorn
 from gateway.app import build_app
 from gateway.config import DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts
 from gateway.simulator import SimOptions, start_simulator
+from gateway.store import Store
 
 TOKENS = ("token-alpha", "token-bravo")
 FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
@@ -26,12 +27,23 @@ FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
 class Stack:
     """The gateway at `url` (OpenAI base: `url + "/v1"`) in front of the simulator at `sim_url`."""
 
-    def __init__(self, url: str, sim_url: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, url: str, sim_url: str, loop: asyncio.AbstractEventLoop,
+                 restart: Callable[[], Awaitable[None]] | None = None) -> None:
         self.url = url
         self.sim_url = sim_url
         self.loop = loop
         self.http = httpx.Client(base_url=url, timeout=30)
         self.sim = httpx.Client(base_url=sim_url, timeout=30)
+        self._restart = restart
+
+    def restart_gateway(self) -> None:
+        """Shut the gateway down (lifespan and all) and serve a new app on the same port.
+
+        The simulator keeps running; the new app gets the same settings and the store
+        given to `live_stack`, if any (else a fresh one, as a real restart would).
+        """
+        assert self._restart is not None
+        asyncio.run_coroutine_threadsafe(self._restart(), self.loop).result(15)
 
     @property
     def base_url(self) -> str:
@@ -56,16 +68,45 @@ def default_settings(**overrides: Any) -> Settings:
     return replace(Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3), **overrides)
 
 
-def _bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _bound_socket(port: int = 0) -> socket.socket:
+    # IPPROTO_TCP explicitly, as in the simulator: asyncio then sets TCP_NODELAY, and
+    # small responses stop waiting out a 40 ms delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     return sock
 
 
+@dataclass
+class _Gateway:
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def _start_gateway(settings: Settings, store: Store | None, port: int = 0) -> _Gateway:
+    sock = _bound_socket(port)
+    server = uvicorn.Server(uvicorn.Config(build_app(settings, store), log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return _Gateway(server, task, sock.getsockname()[1])
+
+
 @contextmanager
-def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, simulate: bool = False) -> Iterator[Stack]:
-    """Start simulator + gateway; with `simulate` the gateway starts its own simulator (make run mode)."""
+def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, simulate: bool = False,
+               store: Store | None = None) -> Iterator[Stack]:
+    """Start simulator + gateway; with `simulate` the gateway starts its own simulator (make run mode).
+
+    `store` is handed to every app built, so jobs survive `Stack.restart_gateway()`.
+    """
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     box: dict[str, Any] = {}
@@ -79,19 +120,18 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
                 gateway_settings = replace(gateway_settings, qwen_base_url=simulator.url)
         else:
             gateway_settings = replace(settings or Settings(), accounts=(), simulate=True)
-        sock = _bound_socket()
-        server = uvicorn.Server(uvicorn.Config(build_app(gateway_settings), log_level="warning", lifespan="on",
-                                               timeout_graceful_shutdown=1))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        app_state = server.config.loaded_app
-        box.update(server=server, port=sock.getsockname()[1],
-                   sim_url=simulator.url if simulator else None, app=app_state)
+        gateway = await _start_gateway(gateway_settings, store)
+
+        async def restart() -> None:
+            await box["gateway"].stop()
+            box["gateway"] = await _start_gateway(gateway_settings, store, box["gateway"].port)
+
+        done = asyncio.Event()
+        box.update(gateway=gateway, port=gateway.port, sim_url=simulator.url if simulator else None,
+                   restart=restart, done=done)
         ready.set()
-        await task
+        await done.wait()
+        await box["gateway"].stop()
         if simulator is not None:
             await simulator.stop()
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -103,11 +143,11 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
     thread.start()
     if not ready.wait(15):
         raise RuntimeError("the live stack did not start")
-    stack = Stack(f"http://127.0.0.1:{box['port']}", box["sim_url"] or "", loop)
+    stack = Stack(f"http://127.0.0.1:{box['port']}", box["sim_url"] or "", loop, box["restart"])
     try:
         yield stack
     finally:
-        box["server"].should_exit = True
+        loop.call_soon_threadsafe(box["done"].set)
         thread.join(15)
         stack.http.close()
         stack.sim.close()

@@ -1,0 +1,220 @@
+"""Uploading to Qwen's file storage (§3.5 getstsToken, §3.6 OSS PUT) and reading files back.
+
+An upload asks Qwen for temporary STS credentials, then PUTs the bytes to Alibaba
+OSS signed with them (V1: the presigned `file_url` fails, self-signing works). The
+PUT address comes from the STS reply, never a hard-coded host (DESIGN "Upload
+target"). Everything goes through the account's own session; the account's
+headers and cookies go to Qwen only, never to OSS or the CDN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import orjson
+
+from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransient, UpstreamTransport
+from .client import QwenClient, _actual_status, _decode_json
+
+STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
+STS_KEYS = {"new": ("file_name", "file_size", "file_type"), "old": ("filename", "filesize", "filetype")}
+# §7: the `files[]` item's type / file_class for each kind of file.
+FILE_CLASSES = {"image": ("image", "vision"), "video": ("video", "video"), "audio": ("audio", "audio"),
+                "document": ("file", "file"), "file": ("file", "file")}
+_DOCUMENT_TYPES = ("application/pdf", "text/", "application/msword", "application/vnd.")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_XML_FIELD = re.compile(rb"<(Code|Message)>([^<]{0,500})</")
+TRANSFER_TIMEOUT = 120.0  # one PUT or GET of at most a few tens of MB
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    file_url: str  # signed CDN URL (~300 s): reference it at once
+    file_id: str
+    name: str
+    size: int
+    content_type: str
+    kind: str  # image | video | audio | document | file
+    expires_at: int | None  # when the signed URL's `key` expires, if it says
+
+
+@dataclass(frozen=True)
+class StsGrant:
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(repr=False)
+    bucket: str
+    endpoint: str
+    file_path: str
+    file_url: str
+    file_id: str
+
+
+def file_kind(content_type: str) -> str:
+    """getstsToken's `file_type` for a MIME type."""
+    major = content_type.split("/", 1)[0].lower()
+    if major in ("image", "video", "audio"):
+        return major
+    return "document" if content_type.lower().startswith(_DOCUMENT_TYPES) else "file"
+
+
+def safe_name(filename: str) -> str:
+    """A storage-safe file name: OSS keys are signed raw, so keep them plain ASCII."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE_NAME.sub("_", base).strip("._")[-100:]
+    return cleaned or "file"
+
+
+def parse_sts(body: Any) -> StsGrant:
+    """Both reply forms: `data` when it holds `access_key_id` (Aug 2026 →), else the top level."""
+    data = body.get("data") if isinstance(body, dict) else None
+    fields = data if isinstance(data, dict) and "access_key_id" in data else body
+    if not isinstance(fields, dict):
+        raise UpstreamContract("Qwen's upload credentials have an unexpected shape")
+    try:
+        return StsGrant(
+            access_key_id=str(fields["access_key_id"]),
+            access_key_secret=str(fields["access_key_secret"]),
+            security_token=str(fields["security_token"]),
+            bucket=str(fields.get("bucketname") or fields["bucket"]),
+            endpoint=str(fields["endpoint"]),
+            file_path=str(fields["file_path"]),
+            file_url=str(fields["file_url"]),
+            file_id=str(fields.get("file_id") or ""),
+        )
+    except KeyError as missing:
+        raise UpstreamContract(f"Qwen's upload credentials lack {missing}; the protocol may have changed") from None
+
+
+def oss_url(grant: StsGrant) -> str:
+    """`<endpoint>/<path>` when the endpoint has a scheme, else `https://<bucket>.<endpoint>/<path>`."""
+    if "://" in grant.endpoint:
+        return f"{grant.endpoint.rstrip('/')}/{grant.file_path}"
+    return f"https://{grant.bucket}.{grant.endpoint.strip('/')}/{grant.file_path}"
+
+
+def oss_v1_headers(grant: StsGrant, content_type: str, date: str) -> dict[str, str]:
+    """The V1-signed headers of a PUT (the only `x-oss-*` header sent is the STS token)."""
+    to_sign = (f"PUT\n\n{content_type}\n{date}\nx-oss-security-token:{grant.security_token}\n"
+               f"/{grant.bucket}/{grant.file_path}")
+    digest = hmac.new(grant.access_key_secret.encode(), to_sign.encode(), hashlib.sha1).digest()
+    return {
+        "authorization": f"OSS {grant.access_key_id}:{base64.b64encode(digest).decode()}",
+        "date": date,
+        "x-oss-security-token": grant.security_token,
+        "content-type": content_type,
+    }
+
+
+def file_entry(uploaded: UploadedFile) -> dict[str, Any]:
+    """The `files[]` item of a completion message (§7, the minimal tested form)."""
+    kind_type, file_class = FILE_CLASSES[uploaded.kind]
+    return {"type": kind_type, "name": uploaded.name, "file_type": uploaded.content_type, "showType": kind_type,
+            "file_class": file_class, "status": "uploaded", "url": uploaded.file_url, "size": uploaded.size,
+            "id": uploaded.file_id}
+
+
+def hosted_image_entry(url: str) -> dict[str, Any]:
+    """A `files[]` item for an image already on Qwen's storage (a `file_url` of an earlier upload)."""
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "image"
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    content_type = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}.get(
+        extension, "image/png")
+    kind_type, file_class = FILE_CLASSES["image"]
+    return {"type": kind_type, "name": name, "file_type": content_type, "showType": kind_type,
+            "file_class": file_class, "status": "uploaded", "url": url}
+
+
+async def upload(
+    client: QwenClient, data: bytes, filename: str, content_type: str, *, keys: str = "new"
+) -> UploadedFile:
+    """STS credentials, then the signed PUT; any failure is an UpstreamError."""
+    name, kind = safe_name(filename), file_kind(content_type)
+    key_name, key_size, key_type = STS_KEYS[keys]
+    grant = parse_sts(await _sts(client, {key_name: name, key_size: len(data), key_type: kind}))
+    headers = oss_v1_headers(grant, content_type, formatdate(usegmt=True))
+    status, body = await _transfer(client, "PUT", oss_url(grant), data=data, headers=headers)
+    if status >= 300:
+        raise _oss_error(status, body)
+    return UploadedFile(grant.file_url, grant.file_id, name, len(data), content_type, kind, url_expiry(grant.file_url))
+
+
+def url_expiry(url: str) -> int | None:
+    """The `exp` claim of a CDN URL's `key=<jwt>` (read, not verified), or None."""
+    key = (parse_qs(urlsplit(url).query).get("key") or [""])[0]
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return int(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+async def download(client: QwenClient, url: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
+    """A Qwen-hosted file (a generated image) through the account's session: (bytes, type)."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.session.get(url) as response:
+                if response.status != 200:
+                    raise UpstreamTransient(f"Qwen's CDN answered HTTP {response.status} for a generated file")
+                if (response.content_length or 0) > max_bytes:
+                    raise UpstreamContract(f"a generated file is larger than the {max_bytes}-byte download limit")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(65536):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise UpstreamContract(f"a generated file is larger than the {max_bytes}-byte download limit")
+                return bytes(data), response.content_type
+    except UpstreamError:
+        raise
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeout(f"Qwen's CDN did not deliver a generated file within {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamTransport(f"cannot download from Qwen's CDN: {type(exc).__name__}") from None
+
+
+async def _sts(client: QwenClient, body: dict[str, Any]) -> Any:
+    """POST getstsToken (v2, else v1 on a 404) with the account's headers; errors per §10."""
+    for path in STS_PATHS:
+        headers = client._request_headers("*/*")  # the one header set of every upstream call
+        status, raw = await _transfer(client, "POST", client.base_url + path, data=orjson.dumps(body), headers=headers,
+                                      actual=True)
+        if status == 404 and path != STS_PATHS[-1]:
+            continue
+        return _decode_json(raw, status)  # raises RateLimited "401 Unauthorized" as an auth failure
+    raise AssertionError("unreachable")
+
+
+async def _transfer(client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str],
+                    actual: bool = False) -> tuple[int, bytes]:
+    try:
+        async with asyncio.timeout(TRANSFER_TIMEOUT):
+            async with client.session.request(method, url, data=data, headers=headers) as response:
+                body = await response.read()
+                return (_actual_status(response) if actual else response.status), body
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeout("Qwen's file storage did not answer in time") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamTransport(f"cannot reach Qwen's file storage: {type(exc).__name__}") from None
+
+
+def _oss_error(status: int, body: bytes) -> UpstreamError:
+    """An OSS XML `<Error>` as an UpstreamError: a refused signature is our bug, 5xx is transient."""
+    fields = {name.decode(): value.decode(errors="replace").strip() for name, value in _XML_FIELD.findall(body)}
+    code, message = fields.get("Code", ""), fields.get("Message", "")
+    said = f"{code}: {message}" if code else f"HTTP {status}"
+    if status >= 500 or code in ("RequestTimeout", "InternalError", "ServiceUnavailable"):
+        return UpstreamTransient(f"Qwen's file storage failed the upload ({said})")
+    return UpstreamContract(f"Qwen's file storage refused the upload ({said})")

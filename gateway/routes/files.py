@@ -1,0 +1,124 @@
+"""`POST /v1/files`, `GET /v1/files/{id}` and `GET /v1/files/{id}/content`.
+
+A file goes to Qwen's storage (STS + OSS) through the first healthy account, the
+way the original proxy uploaded; the bytes are held in memory only while they
+stream through. The gateway remembers each upload (metadata, not bytes) in
+`app.state.media.files`, bounded, so it can be looked up and read back while
+Qwen's signed URL lives.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..accounts import AccountPool
+from ..attachments import MediaState
+from ..errors import InvalidRequest, NotFound, PayloadTooLarge
+from ..forms import read_form
+from ..qwen.client import QwenClient
+from ..qwen.files import UploadedFile, download, upload
+from .common import cancel_on_disconnect, json_response
+
+MAX_REMEMBERED_FILES = 10_000
+SIGNED_URL_SECONDS = 300  # §3.6: when the URL does not say
+# By extension, for parts sent as application/octet-stream (mimetypes would read /etc files on the loop).
+_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
+          "bmp": "image/bmp", "pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown",
+          "csv": "text/csv", "json": "application/json", "mp4": "video/mp4", "mp3": "audio/mpeg",
+          "wav": "audio/wav"}
+
+
+async def create_file(request: Request) -> Response:
+    state = request.app.state
+    media: MediaState = state.media
+    limit = media.settings.upload_max_bytes
+    form = await read_form(request, max_bytes=max(state.settings.max_body_bytes, limit + 65536), max_files=1)
+    parts = form.files_named("file")
+    if not parts:
+        raise InvalidRequest("'file' is required: the file to upload, as a multipart part.", param="file")
+    part = parts[0]
+    purpose = (form.text("purpose") or "").strip()
+    if not purpose:
+        raise InvalidRequest("'purpose' is required (for example 'vision' or 'user_data').", param="purpose")
+    if len(part.data) > limit:
+        raise PayloadTooLarge(f"The file is larger than the upload limit of {limit} bytes.", param="file")
+    if not part.data:
+        raise InvalidRequest("The file is empty.", param="file")
+    filename = part.filename or "file"
+    content_type = _content_type(part.content_type, filename)
+
+    async def attempt(client: QwenClient) -> UploadedFile:
+        return await upload(client, part.data, filename, content_type, keys=media.settings.sts_keys)
+
+    pool: AccountPool = state.pool
+    lease = await cancel_on_disconnect(request, pool.acquire(attempt))
+    lease.release()
+    request.state.account = lease.account_id
+    created = int(time.time())
+    record = {
+        "id": "file-" + secrets.token_hex(12),
+        "object": "file",
+        "bytes": len(part.data),
+        "created_at": created,
+        "filename": filename,
+        "purpose": purpose,
+        "status": "processed",
+        "expires_at": lease.value.expires_at or created + SIGNED_URL_SECONDS,
+    }
+    _remember(media, record, lease.value, lease.account_id)
+    return json_response(record)
+
+
+async def retrieve_file(request: Request) -> Response:
+    return json_response(_lookup(request)["record"])
+
+
+async def file_content(request: Request) -> Response:
+    """The bytes back from Qwen's storage, through the account that uploaded them."""
+    entry = _lookup(request)
+    uploaded: UploadedFile = entry["uploaded"]
+    pool: AccountPool = request.app.state.pool
+    settings = request.app.state.media.settings
+
+    async def attempt(client: QwenClient) -> tuple[bytes, str]:
+        return await download(client, uploaded.file_url, settings.fetch_max_bytes, settings.fetch_timeout)
+
+    lease = await cancel_on_disconnect(request, pool.acquire(attempt, pinned=entry["account"]))
+    lease.release()
+    data, _ = lease.value
+    return Response(data, media_type=uploaded.content_type)
+
+
+def _content_type(declared: str, filename: str) -> str:
+    declared = declared.split(";")[0].strip().lower()
+    if declared and declared != "application/octet-stream":
+        return declared
+    return _TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+def _remember(media: MediaState, record: dict[str, Any], uploaded: UploadedFile, account: str) -> None:
+    media.files[record["id"]] = {"record": record, "uploaded": uploaded, "account": account}
+    while len(media.files) > MAX_REMEMBERED_FILES:
+        media.files.popitem(last=False)
+
+
+def _lookup(request: Request) -> dict[str, Any]:
+    file_id = request.path_params["file_id"]
+    entry: dict[str, Any] | None = request.app.state.media.files.get(file_id)
+    if entry is None:
+        raise NotFound(f"No file with id '{file_id}' was uploaded to this gateway (or it was forgotten).",
+                       param="file_id")
+    return entry
+
+
+ROUTES = [
+    Route("/v1/files", create_file, methods=["POST"]),
+    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+]

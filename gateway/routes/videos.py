@@ -1,0 +1,117 @@
+"""OpenAI's Videos API: `POST/GET /v1/videos`, `GET/DELETE /v1/videos/{id}`, `GET /v1/videos/{id}/content`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ..catalog import ModelCatalog
+from ..errors import InvalidRequest
+from ..forms import read_form
+from ..jobs import JobManager
+from ..limits import read_json
+from ..qwen.client import Download
+from ..translate.videos import list_page, parse_list_query, parse_video_request
+from .common import json_response
+
+async def create_video(request: Request) -> Response:
+    state = request.app.state
+    video = parse_video_request(await _fields(request, state.settings.max_body_bytes))
+    model = await _video_model(state.catalog, video.model)
+    request.state.model = model
+    # Not cancelled if the client leaves: once Qwen accepts, the render spends the
+    # account's daily quota, so the job is kept and can be found with GET /v1/videos.
+    job = await state.jobs.create(video, model)
+    request.state.account = job["account_id"]
+    return json_response(state.jobs.render(job))
+
+
+async def list_videos(request: Request) -> Response:
+    jobs: JobManager = request.app.state.jobs
+    query = parse_list_query(request.query_params)
+    return json_response(list_page(await jobs.list(), query, jobs.render))
+
+
+async def retrieve_video(request: Request) -> Response:
+    jobs: JobManager = request.app.state.jobs
+    job = await jobs.get(request.path_params["video_id"])
+    return json_response(jobs.render(job), headers={"openai-poll-after-ms": str(jobs.poll_after_ms)})
+
+
+async def delete_video(request: Request) -> Response:
+    video_id = request.path_params["video_id"]
+    await request.app.state.jobs.delete(video_id)
+    return json_response({"id": video_id, "object": "video.deleted", "deleted": True})
+
+
+async def video_content(request: Request) -> Response:
+    jobs: JobManager = request.app.state.jobs
+    job = await jobs.get(request.path_params["video_id"])
+    variant = request.query_params.get("variant", "video")
+    if variant != "video":
+        raise InvalidRequest(f"variant '{variant}' is not available: Qwen renders only the video itself "
+                             "(variant=video).", param="variant")
+    if job["status"] != "completed":
+        failed = job["status"] == "failed"
+        message = "failed, so it has no content" if failed else f"is {job['status']}; its content is not ready yet"
+        raise InvalidRequest(f"Video '{job['id']}' {message}.", param="video_id", status=409,
+                             code="video_failed" if failed else "video_not_ready", headers={"x-should-retry": "false"})
+    request.state.account = job["account_id"]
+    download = await jobs.open_content(job)
+    headers = {"content-length": download.length} if download.length else None
+    return DownloadResponse(download, headers)
+
+
+class DownloadResponse(StreamingResponse):
+    """The upstream bytes as they come; the upstream response is closed however streaming ends."""
+
+    def __init__(self, download: Download, headers: dict[str, str] | None) -> None:
+        super().__init__(download.chunks(), headers=headers, media_type="video/mp4")
+        self._download = download
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._download.close()
+
+
+async def _fields(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The create body: JSON, or the multipart form the openai client sends."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await read_form(request, max_bytes=max_bytes, max_files=1)
+        return {**form.fields, **{part.field: part for part in form.files}}
+    body = await read_json(request, max_bytes)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+async def _video_model(catalog: ModelCatalog, requested: str | None) -> str:
+    """The upstream id of a model that can make videos (chat type t2v)."""
+    models = await catalog.models()
+    capable = [m.id for m in models if "t2v" in m.chat_types]
+    if requested is None:
+        if not capable:
+            raise InvalidRequest("No upstream model can make videos (none lists chat type t2v).", param="model",
+                                 status=404, code="model_not_found")
+        return capable[0]
+    model = (await catalog.resolve(requested)).info
+    if "t2v" not in model.chat_types:
+        raise InvalidRequest(f"The model '{requested}' cannot make videos; use one of: {', '.join(capable) or 'none'}.",
+                             param="model", code="model_not_supported")
+    return model.id
+
+
+ROUTES = [
+    Route("/v1/videos", create_video, methods=["POST"]),
+    Route("/v1/videos", list_videos, methods=["GET"]),
+    Route("/v1/videos/{video_id}", retrieve_video, methods=["GET"]),
+    Route("/v1/videos/{video_id}", delete_video, methods=["DELETE"]),
+    Route("/v1/videos/{video_id}/content", video_content, methods=["GET"]),
+]

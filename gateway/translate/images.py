@@ -1,0 +1,142 @@
+"""OpenAI image requests → plain request objects; Qwen t2i/image_edit events → the
+OpenAI images response. Pure: no I/O.
+
+The upstream streams phase `image_gen` with one whole image URL per typing delta
+(§4); `output_image_hw` is `[[height, width]]`. Sizes map to its five ratios (§8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog import ModelInfo
+from ..errors import InvalidRequest, UpstreamInvalidInput, UpstreamTransient
+from ..qwen.events import Delta, Event, ResponseCreated
+from .sizes import to_ratio
+
+MAX_IMAGES = 4
+MAX_PROMPT_CHARS = 32_000
+RESPONSE_FORMATS = ("url", "b64_json")
+OUTPUT_FORMATS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "gif": "gif"}
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    model: str | None  # None: the configured or first image-capable model
+    n: int
+    ratio: str | None  # None: the upstream's choice (an edit keeps its source's shape)
+    response_format: str
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    url: str
+    width: int | None = None
+    height: int | None = None
+    b64_json: str | None = None
+
+
+def parse_generation(body: Any) -> ImageRequest:
+    """A JSON `/v1/images/generations` body; quality, style, user and the rest are accepted and ignored."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return _request(body, body.get("n"), size_default="1:1")
+
+
+def parse_edit(fields: Mapping[str, str]) -> ImageRequest:
+    """The text fields of a multipart `/v1/images/edits` body (numbers arrive as strings)."""
+    raw = (fields.get("n") or "").strip()
+    try:
+        n = int(raw) if raw else None
+    except ValueError:
+        raise InvalidRequest(f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n") from None
+    return _request(dict(fields), n, size_default=None)
+
+
+def _request(body: dict[str, Any], n: Any, *, size_default: str | None) -> ImageRequest:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest("'prompt' is required and must be a non-empty string.", param="prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"'prompt' is longer than {MAX_PROMPT_CHARS} characters.", param="prompt")
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InvalidRequest("'model' must be a non-empty string.", param="model")
+    if n is None:
+        n = 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_IMAGES:
+        raise InvalidRequest(f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n")
+    size = body.get("size")
+    ratio = to_ratio(size) if size not in (None, "") else size_default
+    response_format = body.get("response_format") or "url"
+    if response_format not in RESPONSE_FORMATS:
+        raise InvalidRequest("'response_format' must be 'url' or 'b64_json'.", param="response_format")
+    return ImageRequest(prompt.strip(), model.strip() if model else None, n, ratio, response_format)
+
+
+def default_model(models: list[ModelInfo], chat_type: str) -> ModelInfo | None:
+    """The model to use when none is named: a dedicated image model first, else any that can."""
+    able = [m for m in models if chat_type in m.chat_types]
+    return next((m for m in able if "t2t" not in m.chat_types), able[0] if able else None)
+
+
+class ImageCollector:
+    """Gathers the images of one t2i / image_edit answer from its events, and its chat ids."""
+
+    def __init__(self, chat_id: str = "") -> None:
+        self.images: list[GeneratedImage] = []
+        self.chat_id = chat_id
+        self.response_id = ""  # the parent of a next turn in this chat
+        self._text: list[str] = []
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, ResponseCreated):
+            self.chat_id = event.chat_id or self.chat_id
+            self.response_id = event.response_id
+            return
+        if not isinstance(event, Delta) or not event.content:
+            return
+        if event.phase == "image_gen":
+            height, width = _height_width(event.extra)
+            self.images.append(GeneratedImage(event.content.strip(), width, height))
+        elif event.phase in ("answer", None):
+            self._text.append(event.content)
+
+    def result(self) -> list[GeneratedImage]:
+        """The images, or the error the answer stands for when it has none."""
+        if self.images:
+            return self.images
+        text = "".join(self._text).strip()
+        if text:  # the model answered in words (a refusal): another account would say the same
+            raise UpstreamInvalidInput(f"Qwen answered without an image: {text[:300]}")
+        raise UpstreamTransient("Qwen finished without an image")
+
+
+def _height_width(extra: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    hw = (extra or {}).get("output_image_hw")
+    if isinstance(hw, list) and hw and isinstance(hw[0], list) and len(hw[0]) == 2:
+        height, width = hw[0]
+        if isinstance(height, int) and isinstance(width, int):
+            return height, width
+    return None, None
+
+
+def images_response(created: int, images: list[GeneratedImage], prompt: str) -> dict[str, Any]:
+    """`{created, data, size?, output_format?}`; no `usage`: Qwen reports no image tokens."""
+    data = []
+    for image in images:
+        item: dict[str, Any] = {"b64_json": image.b64_json} if image.b64_json is not None else {"url": image.url}
+        item["revised_prompt"] = prompt  # Qwen does not rewrite prompts: the one used is the one sent
+        data.append(item)
+    response: dict[str, Any] = {"created": created, "data": data}
+    sizes = {(i.width, i.height) for i in images}
+    if len(sizes) == 1 and None not in next(iter(sizes)):
+        width, height = next(iter(sizes))
+        response["size"] = f"{width}x{height}"
+    extension = images[0].url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if images else ""
+    if extension in OUTPUT_FORMATS:
+        response["output_format"] = OUTPUT_FORMATS[extension]
+    return response
