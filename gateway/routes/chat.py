@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 import anyio
@@ -15,17 +15,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..accounts import AccountPool, Lease
+from ..attachments import Attachment, ImageRef, UploadCache, image_refs, load_images, upload_images
 from ..catalog import ResolvedModel
 from ..errors import GatewayError, InvalidRequest, UpstreamChatNotFound, UpstreamTimeout, UpstreamTransient
 from ..limits import read_json
 from ..qwen.client import QwenClient
 from ..qwen.events import Delta, Event
+from ..qwen.files import hosted_image_entry
 from ..translate.answer import AnswerShaper, Shaped
 from ..translate.chat import (
     ChatRequest,
     completion_payload,
     compose_prompt,
     fold_messages,
+    hosted_images,
     parse_chat_request,
     render_message,
 )
@@ -59,8 +62,11 @@ class OpenAnswer:
 class ChatCall:
     """One client request's plan; `open` and `complete` are the pool's attempts."""
 
-    def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float) -> None:
+    def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float,
+                 images: list[tuple[ImageRef, Attachment]] | None = None, uploads: UploadCache | None = None) -> None:
         self.chat = chat
+        self.images = images or []
+        self._uploads = uploads
         self.model_id = model.info.id
         self.chat_type = "search" if model.search or chat.web_search else "t2t"
         wants = model.thinking or bool(chat.thinking)
@@ -77,14 +83,15 @@ class ChatCall:
         extra = [correction] if correction else []
         if chat.chat_id is not None and correction is None:
             last = render_message(chat.messages[-1], {})
+            latest = [image for ref, image in self.images if ref.message_index == len(chat.messages) - 1]
             try:
                 return await self._open(client, chat.chat_id, compose_prompt(self.instructions, last),
-                                        chat.parent_id, translator)
+                                        chat.parent_id, translator, latest)
             except UpstreamChatNotFound as exc:
                 log.info("chat %s cannot be continued (%s); folding into a new chat", chat.chat_id, exc.message)
         chat_id = await client.create_chat(self.model_id, self.chat_type)
         prompt = compose_prompt(self.instructions + extra, fold_messages(chat.messages))
-        return await self._open(client, chat_id, prompt, None, translator)
+        return await self._open(client, chat_id, prompt, None, translator, [image for _, image in self.images])
 
     async def complete(self, client: QwenClient) -> dict:
         """The whole answer inside the attempt: a non-stream call can fail over even mid-answer."""
@@ -106,9 +113,12 @@ class ChatCall:
         return answer.translator.completion(text, "".join(reasoning), shaped.tool_calls)
 
     async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None,
-                    translator: AnswerTranslator | None) -> OpenAnswer:
+                    translator: AnswerTranslator | None, images: list[Attachment]) -> OpenAnswer:
+        # Uploads are per account (STS credentials), so they happen inside the attempt.
+        files = await upload_images(client, images, self._uploads) if images and self._uploads else []
+        files += [hosted_image_entry(url) for url in hosted_images(self.chat.messages[-1])]
         payload = completion_payload(
-            chat_id=chat_id, model=self.model_id, content=content, parent_id=parent_id,
+            chat_id=chat_id, model=self.model_id, content=content, parent_id=parent_id, files=files,
             chat_type=self.chat_type, thinking=self.thinking, thinking_budget=self.chat.thinking_budget,
         )
         translator = translator or AnswerTranslator(self.chat.model, content)
@@ -136,8 +146,16 @@ async def _first_output(events: AsyncIterator[Event], translator: AnswerTranslat
 
 
 async def create_chat_completion(request: Request) -> Response:
+    chat = parse_chat_request(await read_json(request, request.app.state.settings.max_body_bytes))
+    return await answer_chat(request, chat)
+
+
+async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict], dict] | None = None) -> Response:
+    """Serve a parsed chat request: /v1 and the legacy /api/chat share this path.
+
+    `extra` adds fields to a whole (non-stream) answer, e.g. the legacy API's chatId.
+    """
     state = request.app.state
-    chat = parse_chat_request(await read_json(request, state.settings.max_body_bytes))
     if chat.parent_id is not None and chat.chat_id is None:
         raise InvalidRequest("'parent_id' continues an upstream chat and needs 'chat_id' too.", param="parent_id")
     model = await state.catalog.resolve(chat.model)
@@ -147,13 +165,17 @@ async def create_chat_completion(request: Request) -> Response:
     if owner is None and chat.chat_id is not None:
         log.info("chat %s has no known owner here; folding into a new chat", chat.chat_id)
         chat = replace(chat, chat_id=None, parent_id=None)
-    call = ChatCall(chat, model, state.settings.timeouts.first_event)
+    refs = image_refs(chat.messages)
+    if (refs or hosted_images(chat.messages[-1])) and not model.info.vision:
+        raise InvalidRequest(f"The model '{model.info.id}' cannot read images; use a vision model.", param="model")
+    images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
+    call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads)
     if not chat.stream:
         lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
         lease.release()
         request.state.account = lease.account_id
         pool.remember_chat(lease.value["chat_id"], lease.account_id)
-        return json_response(lease.value)
+        return json_response(extra(lease.value) if extra else lease.value)
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, pool.acquire(call.open, pinned=owner))
     request.state.account = opened.account_id
     pool.remember_chat(opened.value.translator.chat_id, opened.account_id)

@@ -69,8 +69,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
         include_usage=stream and options.get("include_usage") is True,
         thinking=_thinking(body),
         thinking_budget=_optional(body, "thinking_budget", int, None),
-        chat_id=_optional(body, "chat_id", str, None) or None,
-        parent_id=_optional(body, "parent_id", str, None) or None,
+        chat_id=_optional(body, "chat_id", str, None) or _optional(body, "chatId", str, None) or None,
+        parent_id=_optional(body, "parent_id", str, None) or _optional(body, "parentId", str, None) or None,
         tools=parse_tool_plan(body),
         json_format=parse_response_format(body),
         web_search=_optional(body, "web_search_options", dict, None) is not None,
@@ -123,7 +123,9 @@ def _check_message(index: int, message: Any) -> None:
             raise InvalidRequest(f"{part_where} must be an object with a 'type'.", param=part_where)
         if part["type"] == "text" and not isinstance(part.get("text"), str):
             raise InvalidRequest(f"{part_where}.text must be a string.", param=f"{part_where}.text")
-        if part["type"] not in {"text", "image_url", "input_text", "refusal"}:
+        if part["type"] == "image" and not isinstance(part.get("image"), str):
+            raise InvalidRequest(f"{part_where}.image must be the URL of an uploaded image.", param=f"{part_where}.image")
+        if part["type"] not in {"text", "image_url", "image", "input_text", "refusal"}:
             raise InvalidRequest(f"{part_where}: content parts of type '{part['type']}' are not supported.", param=part_where)
 
 
@@ -135,6 +137,15 @@ def text_of(message: dict[str, Any]) -> str:
     if not content:
         return ""
     return "\n".join(p.get("text", "") for p in content if p.get("type") in {"text", "input_text"})
+
+
+def hosted_images(message: dict[str, Any]) -> list[str]:
+    """URLs of `{"type": "image", "image": url}` parts: images already on Qwen's storage
+    (the original proxy's form, with URLs from its /api/files/upload)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [p["image"] for p in content if isinstance(p, dict) and p.get("type") == "image"]
 
 
 def fold_messages(messages: list[dict[str, Any]]) -> str:
