@@ -23,7 +23,7 @@ from .errors import GatewayError, InvalidRequest, NotFound
 from .middleware import ApiKeyAuth, RequestLog
 from .jobs import JobManager
 from .qwen.client import QwenClient
-from .routes import admin, chat, files, images, models, videos
+from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
 from .store import Store, open_store
 
@@ -66,7 +66,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             if simulator is not None:
                 await simulator.stop()
 
-    routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES]
+    routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
+              *legacy.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
@@ -89,6 +90,8 @@ async def _upstream(settings: Settings) -> tuple[Settings, RunningSimulator | No
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    if request.url.path.startswith("/api/"):  # the original proxy's own error shape
+        return json_response(legacy.legacy_error(exc), exc.status, exc.headers)
     return Response(exc.render(), status_code=exc.status, headers=exc.headers, media_type="application/json")
 
 

@@ -15,6 +15,7 @@
         ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
         ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
         ├── UpstreamContract          the protocol drifted (validation errors): no penalty
+        │   └── UpstreamNoTaskId      a t2v reply without its task id
         ├── UpstreamChatNotFound      unknown chat or parent id
         ├── UpstreamInvalidInput      the upstream refused the client's input: 400
         ├── UpstreamTransport         connection refused or reset
@@ -142,6 +143,15 @@ class UpstreamTransient(UpstreamError):
 class UpstreamContract(UpstreamError):
     account_penalty = None
     retry_elsewhere = False  # every account would fail the same way
+
+
+class UpstreamNoTaskId(UpstreamContract):
+    """A t2v reply without `extra.wanx.task_id`; keeps the reply for the legacy API's error."""
+
+    def __init__(self, message: str, *, chat_id: str, reply: object) -> None:
+        super().__init__(message)
+        self.chat_id = chat_id
+        self.reply = reply
 
 
 class UpstreamChatNotFound(UpstreamError):

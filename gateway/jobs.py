@@ -17,7 +17,7 @@ from typing import Any
 
 from .accounts import AccountPool
 from .config import VideoSettings
-from .errors import NoAccountAvailable, NotFound, UpstreamContract, UpstreamError, UpstreamUnauthorized
+from .errors import NoAccountAvailable, NotFound, UpstreamContract, UpstreamError, UpstreamNoTaskId, UpstreamUnauthorized
 from .qwen.client import Download, QwenClient
 from .store import Record, Store
 from .translate.chat import completion_payload
@@ -61,18 +61,21 @@ class JobManager:
     async def create(self, request: VideoRequest, model: str) -> Record:
         """Start the render upstream (failing over between accounts), store the job, poll it."""
 
-        async def attempt(client: QwenClient) -> str:
+        async def attempt(client: QwenClient) -> tuple[str, str]:
             chat_id = await client.create_chat(model, "t2v")
             payload = completion_payload(chat_id=chat_id, model=model, content=request.prompt, chat_type="t2v",
                                          size=request.ratio, stream=False)
-            task_id = task_id_of(await client.post_json(f"/api/v2/chat/completions?chat_id={chat_id}", payload))
+            reply = await client.post_json(f"/api/v2/chat/completions?chat_id={chat_id}", payload)
+            task_id = task_id_of(reply)
             if task_id is None:
-                raise UpstreamContract("Qwen accepted the video request but returned no task id")
-            return task_id
+                raise UpstreamNoTaskId("Qwen accepted the video request but returned no task id",
+                                       chat_id=chat_id, reply=reply)
+            return chat_id, task_id
 
         lease = await self._pool.acquire(attempt)
         lease.release()
-        job = new_job(request, model, lease.account_id, lease.value, self._clock(), self._settings.job_ttl)
+        chat_id, task_id = lease.value
+        job = new_job(request, model, lease.account_id, task_id, self._clock(), self._settings.job_ttl, chat_id)
         await self._save(job)
         log.info("video %s: task %s started on account %s", job["id"], job["task_id"], job["account_id"])
         self._watch(job["id"])
@@ -86,6 +89,19 @@ class JobManager:
 
     async def list(self) -> list[Record]:
         return await self._store.list(NAMESPACE)
+
+    async def by_task(self, task_id: str) -> Record:
+        """The job of an upstream task id (the legacy API names jobs by it)."""
+        for job in await self._store.list(NAMESPACE):
+            if job["task_id"] == task_id or job["id"] == task_id:
+                return job
+        raise NotFound(f"Task '{task_id}' not found (it may have expired).", param="task_id")
+
+    async def wait(self, video_id: str, step: float = 1.0) -> Record:
+        """The job once it has finished (completed or failed); its poller bounds the time."""
+        while (job := await self.get(video_id))["status"] not in FINISHED:
+            await asyncio.sleep(min(step, self._settings.poll_interval))
+        return job
 
     async def delete(self, video_id: str) -> None:
         poller = self._pollers.get(video_id)

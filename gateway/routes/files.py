@@ -20,7 +20,7 @@ from starlette.routing import Route
 from ..accounts import AccountPool
 from ..attachments import MediaState
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge
-from ..forms import read_form
+from ..forms import FilePart, Form, read_form
 from ..qwen.client import QwenClient
 from ..qwen.files import UploadedFile, download, upload
 from .common import cancel_on_disconnect, json_response
@@ -35,21 +35,34 @@ _TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": 
 
 
 async def create_file(request: Request) -> Response:
+    form, part = await read_upload(request)
+    purpose = (form.text("purpose") or "").strip()
+    if not purpose:
+        raise InvalidRequest("'purpose' is required (for example 'vision' or 'user_data').", param="purpose")
+    record, _ = await store_upload(request, part, purpose)
+    return json_response(record)
+
+
+async def read_upload(request: Request) -> tuple[Form, FilePart]:
+    """The multipart body's `file` part, checked against the upload limit."""
     state = request.app.state
-    media: MediaState = state.media
-    limit = media.settings.upload_max_bytes
+    limit = state.media.settings.upload_max_bytes
     form = await read_form(request, max_bytes=max(state.settings.max_body_bytes, limit + 65536), max_files=1)
     parts = form.files_named("file")
     if not parts:
         raise InvalidRequest("'file' is required: the file to upload, as a multipart part.", param="file")
     part = parts[0]
-    purpose = (form.text("purpose") or "").strip()
-    if not purpose:
-        raise InvalidRequest("'purpose' is required (for example 'vision' or 'user_data').", param="purpose")
     if len(part.data) > limit:
         raise PayloadTooLarge(f"The file is larger than the upload limit of {limit} bytes.", param="file")
     if not part.data:
         raise InvalidRequest("The file is empty.", param="file")
+    return form, part
+
+
+async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[dict[str, Any], UploadedFile]:
+    """Upload through a healthy account and remember it; the OpenAI File object and the upload."""
+    state = request.app.state
+    media: MediaState = state.media
     filename = part.filename or "file"
     content_type = _content_type(part.content_type, filename)
 
@@ -72,7 +85,7 @@ async def create_file(request: Request) -> Response:
         "expires_at": lease.value.expires_at or created + SIGNED_URL_SECONDS,
     }
     _remember(media, record, lease.value, lease.account_id)
-    return json_response(record)
+    return record, lease.value
 
 
 async def retrieve_file(request: Request) -> Response:

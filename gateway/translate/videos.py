@@ -73,14 +73,15 @@ def task_id_of(reply: Any) -> str | None:
     return str(task_id) if task_id else None
 
 
-def new_job(request: VideoRequest, model: str, account_id: str, task_id: str, now: float, ttl: float) -> dict[str, Any]:
+def new_job(request: VideoRequest, model: str, account_id: str, task_id: str, now: float, ttl: float,
+            chat_id: str | None = None) -> dict[str, Any]:
     """A queued job: the Video fields, then the poller's (`started_at` keeps sub-second time)."""
     return {
         "id": f"video_{uuid.uuid4().hex}", "object": "video", "model": model, "status": "queued", "progress": 0,
         "created_at": int(now), "completed_at": None, "expires_at": int(now) + math.ceil(ttl),
         "prompt": request.prompt, "size": request.size, "seconds": request.seconds, "remixed_from_video_id": None,
         "error": None, "started_at": now, "account_id": account_id, "task_id": task_id, "video_url": None,
-        "ratio": request.ratio,
+        "ratio": request.ratio, "chat_id": chat_id,
     }
 
 

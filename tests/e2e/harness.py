@@ -16,12 +16,13 @@ import httpx
 import uvicorn
 
 from gateway.app import build_app
-from gateway.config import DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts
+from gateway.config import DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts, VideoSettings
 from gateway.simulator import SimOptions, start_simulator
 from gateway.store import Store
 
 TOKENS = ("token-alpha", "token-bravo")
 FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
+FAST_VIDEO = VideoSettings(poll_interval=0.05, timeout=10, typical_render=1, job_ttl=600)
 
 
 class Stack:
@@ -65,7 +66,8 @@ class Stack:
 
 def default_settings(**overrides: Any) -> Settings:
     accounts = tuple(AccountSettings(id=f"acct-{t.split('-')[1]}", token=t, concurrency=4) for t in TOKENS)
-    return replace(Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3), **overrides)
+    base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO)
+    return replace(base, **overrides)
 
 
 def _bound_socket(port: int = 0) -> socket.socket:
