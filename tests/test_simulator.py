@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
 
 from gateway.simulator import RunningSimulator, SimOptions, build_simulator, start_simulator
 from gateway.simulator.testing import answer_text, complete, deltas, new_chat, parse_sse, set_options
@@ -24,23 +22,7 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator(SimOptions(speed=0))
-    yield running
-    await running.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_client(sim: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http:
-        yield http
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(sim: RunningSimulator, shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
-    sim.state.reset()  # also restores the options the server was built with
-    return shared_client
+# `sim` and `client` (a fresh simulator state per test) come from tests/conftest.py.
 
 
 # -- models and auth -----------------------------------------------------------

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
 
-from gateway.simulator import RunningSimulator, SimOptions, start_simulator
+from gateway.simulator import RunningSimulator
 from gateway.simulator.testing import (
     answer_text,
     complete,
@@ -25,27 +23,10 @@ from gateway.simulator.testing import (
 )
 
 TOKEN = "token-faults"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator(SimOptions(speed=0))
-    yield running
-    await running.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_client(sim: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http:
-        yield http
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(sim: RunningSimulator, shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
-    sim.state.reset()  # also restores the options the server was built with
-    return shared_client
+# `sim` and `client` (a fresh simulator state per test) come from tests/conftest.py.
 
 
 async def faulted(client: httpx.AsyncClient, fault: dict[str, Any], text: str = "hello there") -> httpx.Response:

@@ -7,16 +7,14 @@ import base64
 import hashlib
 import hmac
 import struct
-from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from gateway.simulator import RunningSimulator, SimOptions, start_simulator
+from gateway.simulator import RunningSimulator
 from gateway.simulator.testing import (
     answer_text,
     complete,
@@ -30,30 +28,13 @@ from gateway.simulator.testing import (
 
 TOKEN = "token-media"
 STS_BODY = {"file_name": "a.png", "file_size": 9, "file_type": "image"}
-AUTH = {"authorization": f"Bearer {TOKEN}"}
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator(SimOptions(speed=0))
-    yield running
-    await running.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_client(sim: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sim.url, headers=AUTH) as http:
-        yield http
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(sim: RunningSimulator, shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
-    sim.state.reset()  # also restores the options the server was built with
-    return shared_client
+# `sim` and `client` (a fresh simulator state per test) come from tests/conftest.py.
 
 
 def sts_data(reply: httpx.Response) -> dict[str, Any]:

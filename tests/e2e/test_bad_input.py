@@ -3,8 +3,6 @@
 import openai
 import pytest
 
-from gateway.config import Settings
-
 from .harness import TOKENS, default_settings, live_stack
 
 

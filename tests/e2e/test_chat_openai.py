@@ -2,7 +2,6 @@
 
 import asyncio
 
-import httpx
 import openai
 import pytest
 

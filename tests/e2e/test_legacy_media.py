@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import VideoSettings
-
 from .harness import TOKENS, default_settings, live_stack
 
 GUIDE = Path(__file__).parent / "legacy_guide"
