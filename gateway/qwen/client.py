@@ -108,10 +108,10 @@ class QwenClient:
         return await self._json("POST", path, body)
 
     async def _json(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
-        return _decode_json(*await self._fetch(method, path, body))
+        return decode_json(*await self.fetch(method, path, body))
 
-    async def _fetch(self, method: str, path: str, body: Mapping[str, Any] | None) -> tuple[bytes, int]:
-        """The raw body and the actual status of one call."""
+    async def fetch(self, method: str, path: str, body: Mapping[str, Any] | None) -> tuple[bytes, int]:
+        """The raw body and the actual status of one call, for callers that judge the body themselves."""
         data = orjson.dumps(body) if body is not None else None
         try:
             async with asyncio.timeout(self._timeouts.first_event):
@@ -142,8 +142,8 @@ class QwenClient:
     async def task_status(self, task_id: str, api: str = "auto") -> TaskStatus:
         """A video task (§3.4) by v2 (200 + x-actual-status-code) or v1; "auto" uses v1 where v2 is missing."""
         if api == "v1" or (api == "auto" and self._v1_tasks):
-            return _task_status(*await self._fetch("GET", f"/api/v1/tasks/status/{task_id}", None))
-        raw, status = await self._fetch("GET", f"/api/v2/task/status/{task_id}", None)
+            return _task_status(*await self.fetch("GET", f"/api/v1/tasks/status/{task_id}", None))
+        raw, status = await self.fetch("GET", f"/api/v2/task/status/{task_id}", None)
         obj = _loads(raw)
         if api == "auto" and status == 404 and not (isinstance(obj, dict) and {"success", "code"} & obj.keys()):
             self._v1_tasks = True  # a 404 without an envelope: the route, not the task, is missing
@@ -197,7 +197,7 @@ def _task_status(raw: bytes, status: int) -> TaskStatus:
     data = obj.get("data") if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
     if status == 404 and isinstance(data, dict) and data.get("code") == "Not_Found":
         return TaskStatus("not_found", "", str(data.get("details") or ""))
-    _decode_json(raw, status)  # every other error of the catalogue
+    decode_json(raw, status)  # every other error of the catalogue
     if not isinstance(data, dict) or not isinstance(data.get("task_status"), str):
         raise UpstreamContract("Qwen's task status carries no task_status")
     return TaskStatus(data["task_status"], str(data.get("content") or ""), str(data.get("message") or ""))
@@ -241,7 +241,7 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
             break
     if not first.lstrip().startswith(b"data:") or status >= 400:
         rest = await response.read() if first.lstrip()[:1] in (b"{", b"<") else b""
-        _decode_json(first + rest, status)
+        decode_json(first + rest, status)
         raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
     decoder = SSEDecoder()
     pending = decoder.feed(first)
@@ -295,7 +295,7 @@ def _looks_like_waf(raw: bytes) -> bool:
     return any(marker in head for marker in WAF_MARKERS)
 
 
-def _decode_json(raw: bytes, status: int) -> Any:
+def decode_json(raw: bytes, status: int) -> Any:
     head = raw.lstrip()[:1]
     if head == b"<" and (status < 500 or _looks_like_waf(raw)):
         raise UpstreamBlocked(f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers")

@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransient, UpstreamTransport
-from .client import QwenClient, _actual_status, _decode_json
+from .client import QwenClient, decode_json
 
 STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
 STS_KEYS = {"new": ("file_name", "file_size", "file_type"), "old": ("filename", "filesize", "filetype")}
@@ -188,22 +188,18 @@ async def download(client: QwenClient, url: str, max_bytes: int, timeout: float)
 async def _sts(client: QwenClient, body: dict[str, Any]) -> Any:
     """POST getstsToken (v2, else v1 on a 404) with the account's headers; errors per §10."""
     for path in STS_PATHS:
-        headers = client._request_headers("*/*")  # the one header set of every upstream call
-        status, raw = await _transfer(client, "POST", client.base_url + path, data=orjson.dumps(body), headers=headers,
-                                      actual=True)
+        raw, status = await client.fetch("POST", path, body)
         if status == 404 and path != STS_PATHS[-1]:
             continue
-        return _decode_json(raw, status)  # raises RateLimited "401 Unauthorized" as an auth failure
+        return decode_json(raw, status)  # raises RateLimited "401 Unauthorized" as an auth failure
     raise AssertionError("unreachable")
 
 
-async def _transfer(client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str],
-                    actual: bool = False) -> tuple[int, bytes]:
+async def _transfer(client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     try:
         async with asyncio.timeout(TRANSFER_TIMEOUT):
             async with client.session.request(method, url, data=data, headers=headers) as response:
-                body = await response.read()
-                return (_actual_status(response) if actual else response.status), body
+                return response.status, await response.read()
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise UpstreamTimeout("Qwen's file storage did not answer in time") from None
     except aiohttp.ClientError as exc:
