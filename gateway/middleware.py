@@ -46,9 +46,10 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             log.info(
-                "request id=%s method=%s path=%s status=%s model=%s account=%s ms=%.1f",
+                "request id=%s method=%s path=%s status=%s model=%s account=%s ms=%.1f upstream_ms=%s",
                 request_id, scope["method"], scope["path"], status or "-",
                 state.get("model", "-"), state.get("account", "-"), (time.perf_counter() - started) * 1000,
+                f"{state['upstream_ms']:.1f}" if "upstream_ms" in state else "-",
             )
 
 

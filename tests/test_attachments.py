@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import hashlib
 import socket
 
 import pytest
@@ -10,12 +11,15 @@ from aiohttp.test_utils import TestServer
 
 from gateway.attachments import (
     ImageRef,
+    MediaState,
     UploadCache,
     decode_data_uri,
     gather_or_cancel,
     image_refs,
+    load_images,
     sniff_image_type,
 )
+from gateway.config import MediaSettings
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.fetcher import GuardedResolver, ImageFetcher, is_forbidden
 from gateway.qwen.files import UploadedFile
@@ -230,3 +234,14 @@ async def test_a_redirect_to_a_private_address_is_refused(images_site, fetcher, 
     assert await fetcher(allow_private=False).fetch(images_site + "/a.png", PARAM) == (PNG, "image/png")
     with pytest.raises(InvalidRequest, match="10.0.0.1"):
         await fetcher(allow_private=False).fetch(images_site + "/to-private", PARAM)
+
+
+async def test_large_data_uris_decode_off_the_event_loop_to_the_exact_bytes():
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8192  # 2 MiB: decoded in a worker thread
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    media = MediaState(MediaSettings())
+    try:
+        (attachment,) = await load_images([ImageRef("messages[0].content[0].image_url", uri)], media)
+    finally:
+        await media.close()
+    assert attachment.data == data and attachment.sha256 == hashlib.sha256(data).hexdigest()

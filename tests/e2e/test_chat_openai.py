@@ -1,6 +1,7 @@
 """/v1/chat/completions through the real openai client, against the simulator."""
 
 import asyncio
+import time
 
 import openai
 import pytest
@@ -218,3 +219,29 @@ def test_request_id_header_reaches_the_client(stack):
     raw = client_for(stack).chat.completions.with_raw_response.create(
         model="qwen3-max", messages=[{"role": "user", "content": "id"}])
     assert raw.headers["x-request-id"].startswith("req_")
+
+
+def test_one_access_log_line_per_request_with_model_account_and_upstream_time(stack, caplog):
+    caplog.set_level("INFO", logger="gateway.access")
+    client_for(stack).chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "log me"}])
+    lines: list = []
+    for _ in range(100):  # the line is written just after the response is sent
+        lines = [r.getMessage() for r in caplog.records if "path=/v1/chat/completions" in r.getMessage()]
+        if lines:
+            break
+        time.sleep(0.01)
+    (line,) = lines
+    assert "status=200" in line and "model=qwen3-max" in line and "account=acct-" in line
+    assert "upstream_ms=" in line and "upstream_ms=-" not in line
+
+
+def test_a_parent_the_upstream_does_not_know_falls_back_to_a_new_folded_chat(stack):
+    client = client_for(stack)
+    first = client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "one"}])
+    reply = client.chat.completions.create(
+        model="qwen3-max", extra_body={"chat_id": first.model_extra["chat_id"], "parent_id": "not-a-message"},
+        messages=[{"role": "user", "content": "one"}, {"role": "assistant", "content": "You said: one"},
+                  {"role": "user", "content": "two"}])
+    assert reply.choices[0].message.content == "You said: user: one\n\nassistant: You said: one\n\nuser: two"
+    assert reply.model_extra["chat_id"] != first.model_extra["chat_id"]
+    assert len(stack.upstream_requests("/api/v2/chats/new")) == 2  # the refused turn, then a fresh chat
