@@ -111,6 +111,12 @@ class AccountPool:
             if len(self._chat_owners) > MAX_REMEMBERED_CHATS:
                 self._chat_owners.popitem(last=False)
 
+    def report(self, account_id: str, error: UpstreamError) -> None:
+        """An upstream error met outside `acquire` (a video poll) still counts against its account."""
+        account = self._by_id.get(account_id)
+        if account is not None:
+            self._punish(account, error)
+
     def chat_owner(self, chat_id: str) -> str | None:
         return self._chat_owners.get(chat_id)
 

@@ -169,6 +169,7 @@ class JobManager:
                 await self._save(self._failed(job, "account_unavailable", exc.message))
                 return
             except (UpstreamUnauthorized, UpstreamContract) as exc:  # waiting will not cure these
+                self._pool.report(job["account_id"], exc)  # an expired token stops serving new calls too
                 await self._save(self._failed(job, "upstream_error", exc.message))
                 return
             except UpstreamError as exc:  # transient, transport, rate limit, WAF: try again, more slowly

@@ -241,3 +241,10 @@ async def test_a_reply_without_a_task_id_is_a_clear_upstream_error():
         await jobs.create(CAT, "qwen3.7-plus")
     assert caught.value.status == 502 and "no task id" in caught.value.message
     assert await jobs.list() == []
+
+
+async def test_an_expired_token_met_while_polling_sets_the_account_aside(sim, jobs, pool):
+    fault(sim, {"kind": "unauthorized", "on": "task_status"})
+    job = await jobs.create(CAT, "qwen3.7-plus")
+    await until(jobs, job["id"], FINISHED)
+    assert pool.status()[0]["state"] == "invalid"
