@@ -101,10 +101,13 @@ class ChatCall:
             shaper = self.shaper()
             content: list[str] = []
             reasoning: list[str] = []
-            async for piece in answer.pieces():
-                out = shaper.feed(piece)
-                if out is not None:
-                    (content if out[0] == "content" else reasoning).append(out[1])
+            try:
+                async for piece in answer.pieces():
+                    out = shaper.feed(piece)
+                    if out is not None:
+                        (content if out[0] == "content" else reasoning).append(out[1])
+            finally:
+                await answer.close()  # at once, not when collected: it holds an upstream connection
             shaped = shaper.finish()
             if shaped.correction is None or round_ == ROUNDS - 1:
                 break
