@@ -162,6 +162,9 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
     if chat.parent_id is not None and chat.chat_id is None:
         raise InvalidRequest("'parent_id' continues an upstream chat and needs 'chat_id' too.", param="parent_id")
     model = await state.catalog.resolve(chat.model)
+    if "t2t" not in model.info.chat_types:
+        raise InvalidRequest(f"The model '{chat.model}' does not chat (it offers {', '.join(sorted(model.info.chat_types))}); "
+                             "see GET /v1/models.", param="model", code="model_not_supported")
     request.state.model = model.info.id
     pool: AccountPool = state.pool
     owner = pool.chat_owner(chat.chat_id) if chat.chat_id else None

@@ -101,3 +101,10 @@ def test_api_keys_are_enforced_when_configured():
         assert client_for(stack, "sk-right").models.list().data
         assert stack.http.get("/health").status_code == 200  # open
         assert_openai_error(stack.http.get("/v1/models"), 401, code="invalid_api_key")
+
+
+def test_a_model_that_cannot_chat_is_a_400_naming_model(stack):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(stack).chat.completions.create(model="qwen-image-2.0-pro", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body["param"] == "model" and caught.value.code == "model_not_supported"
+    assert not stack.upstream_requests("/api/v2/chat/completions")
