@@ -25,7 +25,7 @@ IMMEDIATE = frozenset({
     "not_found",
 })
 IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall"})
-TASK = frozenset({"task_failed", "task_never_finishes"})
+TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id"})
 KINDS = IMMEDIATE | IN_STREAM | TASK | {"slow_first_byte"}
 # A fault with no `on` targets completions, except the one that only makes sense on a poll.
 _DEFAULT_ON = {"not_found": "task_status"}

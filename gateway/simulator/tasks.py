@@ -1,7 +1,8 @@
 """Text-to-video (§5): the task JSON a t2v completion returns, and task status (§3.4).
 
 A task is `running` at once and turns `success` once the (scaled) render time
-has passed; `task_failed` / `task_never_finishes` faults change its fate.
+has passed; `task_failed` / `task_never_finishes` faults change its fate, and `no_task_id`
+answers without the task id.
 v1 status answers with real HTTP codes; v2 always answers 200 and puts the
 real code in `x-actual-status-code`.
 """
@@ -40,6 +41,10 @@ def create_video(
     if not sim.charge(token, "video", sim.options.daily_video_limit):
         return envelopes.json_response(envelopes.rate_limited(sim.options.daily_limit_num))
     size = media.ratio_or_square(turn.size)
+    if fault is not None and fault.kind == "no_task_id":  # the reply the original proxy's error names
+        reply = {"role": "assistant", "content": "", "done": False, "size": size, "extra": {}}
+        return envelopes.json_response(envelopes.ok({"chat_id": chat.id, "parent_id": None, "message_id": new_id(),
+                                                     "messages": [reply]}))
     task_id = new_id()
     _, answer = store_turn(chat, turn, spec.id, extra={"wanx": {"task_id": task_id}})
     video_path = f"/output/{uid_for(token)}/t2v/{chat.id}/{task_id}.mp4"

@@ -109,3 +109,12 @@ def test_the_guides_quick_test_script_runs_unchanged_under_node(stack):
     assert video.startswith(stack.sim_url) and video.split("?")[0].endswith(".mp4")
     sizes = [r["body"].get("size") for r in stack.upstream_requests("/api/v2/chat/completions")]
     assert sizes == ["1:1", "4:3"]  # "1024*1024" and "720*480" mapped to the nearest ratios
+
+
+def test_a_video_reply_without_a_task_id_is_the_guide_error(stack):
+    stack.fault(TOKENS[0], {"kind": "no_task_id"})
+    response = stack.http.post("/api/chat", json=video_body())
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"] == "Task ID not found in response"
+    assert body["chatId"] and body["rawResponse"]["data"]["messages"][0]["extra"] == {}
