@@ -77,7 +77,7 @@ class Settings:
     video: VideoSettings = VideoSettings()
     media: MediaSettings = MediaSettings()
     max_attempts: int = 3
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
     state_url: str = "memory://"
     log_level: str = "info"
