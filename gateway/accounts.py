@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .config import Cooldowns
-from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTimeout
+from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited
 from .qwen.client import QwenClient
 
 log = logging.getLogger("gateway.accounts")
@@ -121,16 +121,22 @@ class AccountPool:
         return self._chat_owners.get(chat_id)
 
     async def acquire(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None) -> Lease[T]:
-        """Run `attempt` on a healthy account, failing over; return the lease of the one that answered."""
+        """Run `attempt` on a healthy account, failing over; return the lease of the one that answered.
+
+        The deadline bounds waiting for a slot and starting another try, not a try that is
+        under way: each bounds itself (first-event and idle timeouts), and a long answer
+        that keeps coming must not be cut.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         tried: set[str] = set()
         last: UpstreamError | None = None
         for _ in range(self._max_attempts):
+            if last is not None and loop.time() >= deadline:
+                break
             account = await self._take(pinned, tried, deadline, last)
             try:
-                async with asyncio.timeout_at(deadline):
-                    value = await attempt(account.client)
+                value = await attempt(account.client)
             except UpstreamError as error:
                 self._free(account)
                 self._punish(account, error)
@@ -139,9 +145,6 @@ class AccountPool:
                     raise self._client_error(error) from None
                 tried.add(account.id)
                 continue
-            except TimeoutError:
-                self._free(account)
-                raise UpstreamTimeout("no Qwen account answered before the request deadline") from None
             except BaseException:
                 self._free(account)
                 raise

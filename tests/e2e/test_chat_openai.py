@@ -2,11 +2,12 @@
 
 import asyncio
 import time
+from dataclasses import replace
 
 import openai
 import pytest
 
-from .harness import TOKENS, live_stack
+from .harness import FAST, TOKENS, default_settings, live_stack
 
 
 def client_for(stack, **kwargs):
@@ -245,3 +246,11 @@ def test_a_parent_the_upstream_does_not_know_falls_back_to_a_new_folded_chat(sta
     assert reply.choices[0].message.content == "You said: user: one\n\nassistant: You said: one\n\nuser: two"
     assert reply.model_extra["chat_id"] != first.model_extra["chat_id"]
     assert len(stack.upstream_requests("/api/v2/chats/new")) == 2  # the refused turn, then a fresh chat
+
+
+def test_a_long_answer_is_not_cut_by_the_request_deadline():
+    with live_stack(default_settings(timeouts=replace(FAST, deadline=1))) as stack:
+        stack.sim_options(speed=1.0, delta_delay=0.4)  # about 2.5 s of answer, well past the deadline
+        text = "a question with a fairly long answer"
+        reply = client_for(stack).chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": text}])
+        assert reply.choices[0].message.content == "You said: " + text
