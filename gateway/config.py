@@ -31,7 +31,7 @@ class Timeouts:
     connect: float = 10.0
     first_event: float = 60.0  # thinking models can be silent for a while
     idle: float = 60.0  # between SSE events; upstream keep-alives come every ~10 s
-    deadline: float = 120.0  # to get a first answer, all retries included
+    deadline: float = 120.0  # to wait for an account and start retries (a try under way runs on)
     shutdown_grace: float = 10.0  # open streams may finish this long after a shutdown begins
 
 
