@@ -299,9 +299,6 @@ def decode_json(raw: bytes, status: int) -> Any:
     head = raw.lstrip()[:1]
     if head == b"<" and (status < 500 or _looks_like_waf(raw)):
         raise UpstreamBlocked(f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers")
-    try:
-        obj = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        obj = None
+    obj = _loads(raw)  # None for an empty or non-JSON body: judged by its status below
     raise_for_error(obj, status)
     return obj

@@ -30,6 +30,11 @@ STS_KEYS = {"new": ("file_name", "file_size", "file_type"), "old": ("filename", 
 # §7: the `files[]` item's type / file_class for each kind of file.
 FILE_CLASSES = {"image": ("image", "vision"), "video": ("video", "video"), "audio": ("audio", "audio"),
                 "document": ("file", "file"), "file": ("file", "file")}
+_TYPES_BY_EXTENSION = {
+    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
+    "bmp": "image/bmp", "pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown", "csv": "text/csv",
+    "json": "application/json", "mp4": "video/mp4", "mp3": "audio/mpeg", "wav": "audio/wav",
+}
 _DOCUMENT_TYPES = ("application/pdf", "text/", "application/msword", "application/vnd.")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _XML_FIELD = re.compile(rb"<(Code|Message)>([^<]{0,500})</")
@@ -123,12 +128,18 @@ def file_entry(uploaded: UploadedFile) -> dict[str, Any]:
             "id": uploaded.file_id}
 
 
+def type_by_name(filename: str, default: str) -> str:
+    """The MIME type a file name's extension says (mimetypes would read /etc files on the loop)."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return _TYPES_BY_EXTENSION.get(extension, default)
+
+
 def hosted_image_entry(url: str) -> dict[str, Any]:
     """A `files[]` item for an image already on Qwen's storage (a `file_url` of an earlier upload)."""
     name = url.split("?", 1)[0].rsplit("/", 1)[-1] or "image"
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    content_type = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}.get(
-        extension, "image/png")
+    content_type = type_by_name(name, "image/png")
+    if not content_type.startswith("image/"):
+        content_type = "image/png"
     kind_type, file_class = FILE_CLASSES["image"]
     return {"type": kind_type, "name": name, "file_type": content_type, "showType": kind_type,
             "file_class": file_class, "status": "uploaded", "url": url}
@@ -163,26 +174,26 @@ def url_expiry(url: str) -> int | None:
 
 
 async def download(client: QwenClient, url: str, max_bytes: int, timeout: float) -> tuple[bytes, str]:
-    """A Qwen-hosted file (a generated image) through the account's session: (bytes, type)."""
+    """A Qwen-hosted file (a generated image, an upload) read whole through the account: (bytes, type)."""
+    too_big = f"a Qwen-hosted file is larger than the {max_bytes}-byte download limit"
     try:
         async with asyncio.timeout(timeout):
-            async with client.session.get(url) as response:
-                if response.status != 200:
-                    raise UpstreamTransient(f"Qwen's CDN answered HTTP {response.status} for a generated file")
-                if (response.content_length or 0) > max_bytes:
-                    raise UpstreamContract(f"a generated file is larger than the {max_bytes}-byte download limit")
+            file = await client.open_download(url)
+            try:
+                if file.status != 200:
+                    raise UpstreamTransient(f"Qwen's CDN answered HTTP {file.status} for a file")
+                if int(file.length or 0) > max_bytes:
+                    raise UpstreamContract(too_big)
                 data = bytearray()
-                async for chunk in response.content.iter_chunked(65536):
+                async for chunk in file.chunks():
                     data += chunk
                     if len(data) > max_bytes:
-                        raise UpstreamContract(f"a generated file is larger than the {max_bytes}-byte download limit")
-                return bytes(data), response.content_type
-    except UpstreamError:
-        raise
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeout(f"Qwen's CDN did not deliver a generated file within {timeout:g} s") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamTransport(f"cannot download from Qwen's CDN: {type(exc).__name__}") from None
+                        raise UpstreamContract(too_big)
+                return bytes(data), file.content_type
+            finally:
+                file.close()
+    except TimeoutError:
+        raise UpstreamTimeout(f"Qwen's CDN did not deliver a file within {timeout:g} s") from None
 
 
 async def _sts(client: QwenClient, body: dict[str, Any]) -> Any:

@@ -22,16 +22,11 @@ from ..attachments import MediaState
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge
 from ..forms import FilePart, Form, read_form
 from ..qwen.client import QwenClient
-from ..qwen.files import UploadedFile, download, upload
+from ..qwen.files import UploadedFile, download, type_by_name, upload
 from .common import cancel_on_disconnect, json_response
 
 MAX_REMEMBERED_FILES = 10_000
 SIGNED_URL_SECONDS = 300  # §3.6: when the URL does not say
-# By extension, for parts sent as application/octet-stream (mimetypes would read /etc files on the loop).
-_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
-          "bmp": "image/bmp", "pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown",
-          "csv": "text/csv", "json": "application/json", "mp4": "video/mp4", "mp3": "audio/mpeg",
-          "wav": "audio/wav"}
 
 
 async def create_file(request: Request) -> Response:
@@ -112,7 +107,7 @@ def _content_type(declared: str, filename: str) -> str:
     declared = declared.split(";")[0].strip().lower()
     if declared and declared != "application/octet-stream":
         return declared
-    return _TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    return type_by_name(filename, "application/octet-stream")
 
 
 def _remember(media: MediaState, record: dict[str, Any], uploaded: UploadedFile, account: str) -> None:
