@@ -8,14 +8,15 @@ buffered, not after.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import InvalidRequest, UnsupportedMediaType
+from .limits import capped_stream
 
 MAX_FIELD_BYTES = 1024 * 1024  # a text field (a prompt); OpenAI caps prompts at 32 000 characters
 
@@ -41,7 +42,7 @@ class Form:
 
 
 class _InMemoryParser(MultiPartParser):
-    def __init__(self, request: Request, stream: AsyncGenerator[bytes, None], max_bytes: int, max_files: int) -> None:
+    def __init__(self, request: Request, stream: AsyncIterator[bytes], max_bytes: int, max_files: int) -> None:
         super().__init__(request.headers, stream, max_files=max_files, max_fields=100, max_part_size=MAX_FIELD_BYTES)
         self.spool_max_size = max_bytes + 1  # never rolls over to disk
 
@@ -51,10 +52,7 @@ async def read_form(request: Request, *, max_bytes: int, max_files: int) -> Form
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "multipart/form-data":
         raise UnsupportedMediaType(f"Expected a multipart/form-data body, got '{content_type or 'none'}'.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    parser = _InMemoryParser(request, _capped(request, max_bytes), max_bytes, max_files)
+    parser = _InMemoryParser(request, capped_stream(request, max_bytes), max_bytes, max_files)
     try:
         parsed = await parser.parse()
     except MultiPartException as exc:
@@ -68,15 +66,3 @@ async def read_form(request: Request, *, max_bytes: int, max_files: int) -> Form
             form.fields.setdefault(name, value)
     return form
 
-
-async def _capped(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        yield chunk
-
-
-def _too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is larger than the limit of {max_bytes} bytes.")

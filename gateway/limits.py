@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -10,19 +11,22 @@ from starlette.requests import Request
 from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, or 413 as soon as it passes `max_bytes` (declared or streamed)."""
+async def capped_stream(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+    """The body as it streams in; 413 as soon as it passes `max_bytes` (declared or counted)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or 413 as soon as it passes `max_bytes`."""
+    return b"".join([chunk async for chunk in capped_stream(request, max_bytes)])
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

@@ -118,7 +118,7 @@ async def edit_image(request: Request) -> Response:
 
 async def _serve(request: Request, image_request: ImageRequest, chat_type: str, sources: list[Attachment]) -> Response:
     state = request.app.state
-    model = await _model(request, image_request, chat_type)
+    model = await image_model(request, image_request, chat_type)
     request.state.model = model.id
     call = ImageCall(image_request, model, chat_type, sources, state.media)
     pool: AccountPool = state.pool
@@ -137,7 +137,8 @@ async def _serve(request: Request, image_request: ImageRequest, chat_type: str, 
     return json_response(images_response(created, images, image_request.prompt))
 
 
-async def _model(request: Request, image_request: ImageRequest, chat_type: str) -> ModelInfo:
+async def image_model(request: Request, image_request: ImageRequest, chat_type: str) -> ModelInfo:
+    """The named (or configured, or first capable) model, checked to offer `chat_type`."""
     state = request.app.state
     name = image_request.model or state.settings.media.image_model
     if name:

@@ -29,7 +29,8 @@ from ..translate.videos import DEFAULT_SECONDS, VideoRequest
 from .chat import answer_chat, create_chat_completion
 from .common import cancel_on_disconnect, json_response
 from .files import read_upload, store_upload
-from .images import ImageCall
+from .images import ImageCall, image_model
+from .videos import video_model
 
 DEFAULT_MODEL = "qwen-max-latest"
 # Job states as the guide's loops read them: they stop on "completed" (or "failed").
@@ -70,17 +71,16 @@ async def legacy_chat(request: Request) -> Response:
 async def _image(request: Request, body: dict[str, Any], model_name: str, prompt: str) -> Response:
     """t2i: one upstream image answer, shaped as the guide's chat.completion with the image URL."""
     state = request.app.state
-    model = (await state.catalog.resolve(model_name)).info
-    if "t2i" not in model.chat_types:
-        raise InvalidRequest(f"The model '{model_name}' cannot generate images.", param="model")
-    request.state.model = model.id
     ratio = to_ratio(body.get("size"), param="size")
+    image_request = ImageRequest(prompt, model_name, 1, ratio, "url")
+    model = await image_model(request, image_request, "t2i")
+    request.state.model = model.id
     pool: AccountPool = state.pool
     chat_id, parent_id = body.get("chatId") or None, body.get("parentId") or None
     owner = pool.chat_owner(chat_id) if chat_id else None
     if owner is None:
         chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
-    call = ImageCall(ImageRequest(prompt, model.id, 1, ratio, "url"), model, "t2i", [], state.media, chat_id, parent_id)
+    call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner))
     lease.release()
     answer = lease.value
@@ -97,13 +97,11 @@ async def _video(request: Request, body: dict[str, Any], model_name: str, prompt
     """t2v: a video job as /v1/videos makes it; waited for unless `waitForCompletion` is false."""
     state = request.app.state
     jobs: JobManager = state.jobs
-    model = (await state.catalog.resolve(model_name)).info
-    if "t2v" not in model.chat_types:
-        raise InvalidRequest(f"The model '{model_name}' cannot generate videos.", param="model")
-    request.state.model = model.id
+    model_id = await video_model(state.catalog, model_name)
+    request.state.model = model_id
     ratio = to_ratio(body.get("size"), default="16:9", param="size")
     try:
-        job = await jobs.create(VideoRequest(prompt, model.id, ratio, ratio, DEFAULT_SECONDS), model.id)
+        job = await jobs.create(VideoRequest(prompt, model_id, ratio, ratio, DEFAULT_SECONDS), model_id)
     except UpstreamNoTaskId as exc:
         return json_response({"error": "Task ID not found in response", "chatId": exc.chat_id,
                               "rawResponse": exc.reply}, 502)

@@ -21,7 +21,7 @@ from .common import json_response
 async def create_video(request: Request) -> Response:
     state = request.app.state
     video = parse_video_request(await _fields(request, state.settings.max_body_bytes))
-    model = await _video_model(state.catalog, video.model)
+    model = await video_model(state.catalog, video.model)
     request.state.model = model
     # Not cancelled if the client leaves: once Qwen accepts, the render spends the
     # account's daily quota, so the job is kept and can be found with GET /v1/videos.
@@ -92,7 +92,7 @@ async def _fields(request: Request, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-async def _video_model(catalog: ModelCatalog, requested: str | None) -> str:
+async def video_model(catalog: ModelCatalog, requested: str | None) -> str:
     """The upstream id of a model that can make videos (chat type t2v)."""
     models = await catalog.models()
     capable = [m.id for m in models if "t2v" in m.chat_types]
