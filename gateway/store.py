@@ -35,6 +35,17 @@ class Store(Protocol):
     async def list(self, namespace: str) -> list[Record]:
         """Every live record of a namespace, in no particular order."""
 
+    async def claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        """Take or renew a lease: True if `key` was free, expired or already held by `owner`.
+
+        The one primitive behind every "exactly one replica at a time" rule (video job
+        polling, token refresh, concurrency slots): a holder that dies stops renewing,
+        and the lease comes back after `ttl` seconds.
+        """
+
+    async def release(self, namespace: str, key: str, owner: str) -> None:
+        """Give a lease back early; a lease held by another owner is left alone."""
+
     async def close(self) -> None:
         """Release connections (nothing to do in memory)."""
 
@@ -73,6 +84,18 @@ class MemoryStore:
         for key in [k for k, (expires, _) in space.items() if expires <= now]:
             del space[key]  # expired records are swept whenever a namespace is listed
         return [orjson.loads(data) for _, data in space.values()]
+
+    async def claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        holder = await self.get(namespace, key)
+        if holder is not None and holder.get("owner") != owner:
+            return False
+        await self.put(namespace, key, {"owner": owner}, ttl)
+        return True
+
+    async def release(self, namespace: str, key: str, owner: str) -> None:
+        holder = await self.get(namespace, key)
+        if holder is not None and holder.get("owner") == owner:
+            await self.delete(namespace, key)
 
     async def close(self) -> None:
         return None

@@ -66,3 +66,17 @@ def test_a_redis_state_url_fails_at_startup_with_a_clear_message():
     with pytest.raises(ConfigError, match=r"GATEWAY_STATE_URL.*only memory://") as caught:
         load_settings(None, {"GATEWAY_STATE_URL": "redis://user:s3cret@cache:6379/0"})
     assert "s3cret" not in str(caught.value)
+
+
+async def test_a_lease_is_held_by_one_owner_until_released_or_expired():
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True
+    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is False
+    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True  # renewal by its holder
+    await store.release("leases", "job-1", "replica-b")  # not the holder: no effect
+    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is False
+    clock.now += 10  # the holder stopped renewing
+    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is True
+    await store.release("leases", "job-1", "replica-b")
+    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True
