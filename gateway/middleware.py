@@ -7,6 +7,7 @@ Bearer key in constant time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
@@ -62,7 +63,8 @@ class ApiKeyAuth:
         if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        if not self._allowed(scope):
+        presented = self._allowed(scope)
+        if presented is None:
             error = AuthenticationFailed("Incorrect API key provided. Pass it as 'Authorization: Bearer <key>'.")
             body = error.render()
             await send({
@@ -72,9 +74,11 @@ class ApiKeyAuth:
             })
             await send({"type": "http.response.body", "body": body})
             return
+        scope.setdefault("state", {})["owner"] = owner_id(presented)
         await self.app(scope, receive, send)
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _allowed(self, scope: Scope) -> bytes | None:
+        """The presented key if it is one of ours, else None."""
         presented = b""
         for name, value in scope["headers"]:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
@@ -83,4 +87,18 @@ class ApiKeyAuth:
                 presented = value.strip()
         # Compare with every key so the time taken says nothing about which one matched.
         matches = [hmac.compare_digest(presented, key) for key in self.keys]
-        return any(matches)
+        return presented if any(matches) else None
+
+
+def owner_id(api_key: bytes) -> str:
+    """Who owns what a request creates (files, videos, responses): a digest of its API key, never the key.
+
+    Without client auth every request has the empty owner, so everything is shared.
+    """
+    return hashlib.sha256(api_key).hexdigest()[:24]
+
+
+def request_owner(scope: Scope) -> str:
+    """The owner id of a request: set by ApiKeyAuth, "" when client auth is off."""
+    owner: str = scope.get("state", {}).get("owner", "")
+    return owner
