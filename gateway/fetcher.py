@@ -37,11 +37,30 @@ class ForbiddenTarget(Exception):
 
 
 def is_forbidden(address: str) -> bool:
-    """True for any address that is not plainly global unicast (IPv4-mapped IPv6 unwrapped)."""
+    """True for any address that is not plainly global unicast, IPv4 embedded in IPv6 unwrapped."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return not ip.is_global or ip.is_multicast
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address a packet reaches: IPv4-compatible
+# (::/96, deprecated but still routed by some stacks) and NAT64 (RFC 6052 well-known, RFC 8215 local).
+_IPV4_SUFFIX_NETS = tuple(ipaddress.IPv6Network(n) for n in ("::/96", "64:ff9b::/96", "64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's own address
+    if int(ip) > 1 and any(ip in net for net in _IPV4_SUFFIX_NETS):  # :: and ::1 are not IPv4 forms
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 class GuardedResolver(AbstractResolver):

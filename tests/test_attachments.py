@@ -141,6 +141,10 @@ async def test_gather_or_cancel_cancels_the_rest_on_the_first_failure():
     ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.0.1", True), ("172.16.0.1", True), ("169.254.169.254", True),
     ("100.64.0.1", True), ("0.0.0.0", True), ("::1", True), ("fe80::1%eth0", True), ("fd00::1", True),
     ("::ffff:127.0.0.1", True), ("224.0.0.1", True), ("8.8.8.8", False), ("2606:4700:4700::1111", False),
+    # IPv4 embedded in IPv6: NAT64 (well-known and local-use), IPv4-compatible, 6to4, Teredo
+    ("64:ff9b::7f00:1", True), ("64:ff9b::10.0.0.1", True), ("64:ff9b:1::a00:1", True), ("::127.0.0.1", True),
+    ("::10.0.0.1", True), ("2002:7f00:1::", True), ("2001:0:4136:e378:8000:63bf:80ff:fffe", True),
+    ("64:ff9b::8.8.8.8", False), ("::8.8.8.8", False), ("2002:808:808::1", False),
 ])
 def test_address_classes(address, forbidden):
     assert is_forbidden(address) is forbidden

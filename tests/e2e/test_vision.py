@@ -82,6 +82,15 @@ def test_a_loopback_url_is_refused_by_default(stack):
     assert not completions(stack)
 
 
+@pytest.mark.parametrize("host", ["[64:ff9b::7f00:1]", "[::127.0.0.1]", "[64:ff9b::a9fe:a9fe]"])
+def test_loopback_and_private_hosts_written_in_ipv6_forms_are_refused(stack, host):
+    """NAT64 and IPv4-compatible addresses reach the IPv4 address they embed."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(stack, f"http://{host}:{httpx.URL(stack.sim_url).port}/files/anything.png")
+    assert caught.value.body["param"] == PARAM and "private" in caught.value.message
+    assert not completions(stack)
+
+
 @pytest.mark.parametrize(("path", "words"), [("/api/models", "not an image"), ("/files/missing.png", "HTTP 404")])
 def test_a_url_that_is_not_an_image_is_400(open_stack, path, words):
     with pytest.raises(openai.BadRequestError) as caught:
