@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -12,6 +13,9 @@ import uvicorn
 
 from .app import build_app
 from .config import ConfigError, load_settings
+from .logs import configure_logging
+
+log = logging.getLogger("gateway")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +34,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.simulate:
         overrides["simulate"] = True
     settings = replace(settings, **overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
+    if not settings.api_keys and not _is_loopback(settings.host):
+        log.warning("CLIENT AUTH IS OFF on %s, which is not a loopback address: anyone who can reach port %d can "
+                    "spend these Qwen accounts. Set GATEWAY_API_KEYS (or api_keys in config.yaml).",
+                    settings.host, settings.port)
     config = uvicorn.Config(
         build_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False,
+        log_level=settings.log_level, access_log=False, log_config=_uvicorn_log_config(),
         timeout_graceful_shutdown=int(settings.timeouts.shutdown_grace) + 5,
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _uvicorn_log_config() -> dict[str, object]:
+    """uvicorn's loggers write through the root handler, so its lines are escaped too."""
+    return {"version": 1, "disable_existing_loggers": False,
+            "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")}}
 
 
 if __name__ == "__main__":

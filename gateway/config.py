@@ -106,7 +106,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
     sections = {"accounts", "timeouts", "cooldowns", "video", "media", "api_keys"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
-    values["api_keys"] = tuple(str(k) for k in raw.get("api_keys") or ())
+    values["api_keys"] = _api_keys(raw.get("api_keys"))
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
     values["timeouts"] = _section(Timeouts, raw.get("timeouts"), "timeouts")
     values["cooldowns"] = _section(Cooldowns, raw.get("cooldowns"), "cooldowns")
@@ -129,6 +129,18 @@ def _section(cls: type, raw: Any, name: str) -> Any:
         return cls(**raw)
     except TypeError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def _api_keys(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError("api_keys: must be a list of keys")
+    keys = tuple(str(k).strip() for k in raw)
+    for index, key in enumerate(keys):
+        if not key:
+            raise ConfigError(f"api_keys[{index}]: is blank; remove it, or give the key")
+    return keys
 
 
 def _account(index: int, raw: Any) -> AccountSettings:
@@ -162,6 +174,10 @@ def _apply_environ(settings: Settings, environ: Mapping[str, str]) -> Settings:
             raise ConfigError("GATEWAY_PORT: must be a port number") from None
     if "GATEWAY_API_KEYS" in environ:
         changes["api_keys"] = _split(environ["GATEWAY_API_KEYS"])
+        if not changes["api_keys"] and environ["GATEWAY_API_KEYS"]:
+            # " , " is a mistake, not a wish for an open gateway: only an empty value turns auth off.
+            raise ConfigError("GATEWAY_API_KEYS: holds no key, only blanks and commas; set it empty (or unset) "
+                              "to turn client auth off, or list the keys")
     if environ.get("QWEN_BASE_URL"):
         changes["qwen_base_url"] = environ["QWEN_BASE_URL"]
     if environ.get("QWEN_TOKENS"):

@@ -83,3 +83,20 @@ def test_video_settings_load_with_real_render_defaults_and_are_checked(tmp_path)
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_settings(path, {})
+
+
+@pytest.mark.parametrize("value", [" , ", " ", ",,"])
+def test_blank_only_api_keys_refuse_to_start_rather_than_turn_auth_off(value):
+    with pytest.raises(ConfigError, match="GATEWAY_API_KEYS: holds no key"):
+        load_settings(None, {"GATEWAY_API_KEYS": value})
+
+
+def test_an_empty_api_keys_variable_still_means_no_client_auth():
+    assert load_settings(None, {"GATEWAY_API_KEYS": ""}).api_keys == ()
+
+
+def test_a_blank_key_in_the_config_file_is_named(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("api_keys: [good-key, '  ']\n")
+    with pytest.raises(ConfigError, match=r"api_keys\[1\]: is blank"):
+        load_settings(path, {})

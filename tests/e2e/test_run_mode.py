@@ -19,21 +19,8 @@ def free_port():
 
 
 def test_python_m_gateway_without_accounts_serves_the_readme_curl_example(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"QWEN_TOKENS", "GATEWAY_API_KEYS"}}
-    env["GATEWAY_PORT"] = str(port)
-    log = tmp_path / "gateway.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "--config", "config.yaml"],
-                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    process, url, log = start_gateway(tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         health = httpx.get(url + "/health").json()
         assert health["simulated"] is True
         # the README's curl example, verbatim in body
@@ -42,8 +29,73 @@ def test_python_m_gateway_without_accounts_serves_the_readme_curl_example(tmp_pa
         assert reply.status_code == 200
         assert reply.json()["choices"][0]["message"]["content"] == "You said: Hello, Qwen!"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
     warnings = [line for line in log.read_text().splitlines() if "NO QWEN ACCOUNT CONFIGURED" in line]
     assert len(warnings) == 1
     assert "simulator" in warnings[0]
+
+
+def start_gateway(tmp_path, **environ):
+    """`python -m gateway` with `environ` on top of ours; returns (process, url, log path)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"QWEN_TOKENS", "GATEWAY_API_KEYS"}}
+    env.update(GATEWAY_PORT=str(port), **environ)
+    log = tmp_path / "gateway.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "gateway", "--config", "config.yaml"],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if process.poll() is not None:
+            break
+        try:
+            httpx.get(url + "/health")
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return process, url, log
+
+
+def stop(process):
+    process.terminate()
+    process.wait(10)
+
+
+def test_a_newline_in_a_path_cannot_forge_a_log_line_even_on_a_401(tmp_path):
+    process, url, log = start_gateway(tmp_path, GATEWAY_API_KEYS="right-key")
+    forged = "2026-11-29 12:00:00,000 INFO gateway.access request id=forged status=200"
+    try:
+        with httpx.Client() as client:
+            answer = client.send(client.build_request("GET", url + "/v1/models%0a" + forged.replace(" ", "%20")))
+        assert answer.status_code == 401
+    finally:
+        stop(process)
+    lines = log.read_text().splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    [logged] = [line for line in lines if "gateway.access" in line and "status=401" in line]
+    assert "/v1/models\\x0a2026-11-29" in logged
+
+
+def test_blank_only_api_keys_refuse_to_start(tmp_path):
+    process, _, log = start_gateway(tmp_path, GATEWAY_API_KEYS=" , ")
+    assert process.wait(20) == 2
+    assert "GATEWAY_API_KEYS: holds no key" in log.read_text()
+
+
+def test_a_non_loopback_bind_without_api_keys_warns_loudly(tmp_path):
+    process, url, log = start_gateway(tmp_path, GATEWAY_HOST="0.0.0.0")
+    try:
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop(process)
+    [warning] = [line for line in log.read_text().splitlines() if "CLIENT AUTH IS OFF" in line]
+    assert "0.0.0.0" in warning and "GATEWAY_API_KEYS" in warning
+
+
+def test_a_loopback_bind_without_api_keys_does_not_warn(tmp_path):
+    process, url, log = start_gateway(tmp_path)
+    try:
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop(process)
+    assert "CLIENT AUTH IS OFF" not in log.read_text()
