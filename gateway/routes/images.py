@@ -10,18 +10,22 @@ request deadline, and a client that leaves cancels every call at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
+from collections.abc import AsyncIterator
+
+import orjson
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..accounts import AccountPool
 from ..attachments import Attachment, MediaState, gather_or_cancel, image_attachment, upload_images
 from ..catalog import ModelInfo, ResolvedModel
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ..forms import read_form
 from ..limits import read_json
 from ..qwen.client import QwenClient
@@ -33,6 +37,7 @@ from ..translate.images import (
     ImageCollector,
     ImageRequest,
     default_model,
+    image_stream_event,
     images_response,
     parse_edit,
     parse_generation,
@@ -128,13 +133,54 @@ async def _serve(request: Request, image_request: ImageRequest, chat_type: str, 
         lease = await pool.acquire(call.run)
         lease.release()  # the whole answer is in hand: nothing else to hold the account for
         accounts.append(lease.account_id)
+        request.state.account = ",".join(sorted(set(accounts)))
         return lease.value
 
     created = int(time.time())
+    if image_request.stream:
+        kind = "image_generation" if chat_type == "t2i" else "image_edit"
+        return await _stream(request, [asyncio.ensure_future(one()) for _ in range(image_request.n)], kind, created,
+                             image_request)
     batches = await cancel_on_disconnect(request, gather_or_cancel(one() for _ in range(image_request.n)))
-    request.state.account = ",".join(sorted(set(accounts)))
     images = [image for batch in batches for image in batch][: image_request.n]
-    return json_response(images_response(created, images, image_request.prompt))
+    return json_response(images_response(created, images, image_request))
+
+
+async def _stream(request: Request, calls: list[asyncio.Future[list[GeneratedImage]]], kind: str, created: int,
+                  image_request: ImageRequest) -> Response:
+    """One completed event per image as each arrives. The response starts with the first image, so a
+    failure before any image is an ordinary HTTP error the client can retry; a later one is an
+    error event."""
+    pending = set(calls)
+    try:
+        done, pending = await cancel_on_disconnect(request, asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
+        first = [image for call in done for image in call.result()]  # raises the first call's error
+    except BaseException:
+        for call in calls:
+            call.cancel()
+        raise
+
+    async def events() -> AsyncIterator[bytes]:
+        nonlocal pending
+        ready, sent = first, 0
+        try:
+            while True:
+                for image in ready[: image_request.n - sent]:
+                    sent += 1
+                    event = image_stream_event(kind, image, created, image_request)
+                    yield b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+                if not pending or sent >= image_request.n:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                ready = [image for call in done for image in call.result()]
+        except GatewayError as exc:
+            log.warning("image stream failed after its first image: %s", exc.message)
+            yield b"event: error\ndata: " + exc.render() + b"\n\n"
+        finally:
+            for call in pending:
+                call.cancel()
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
 async def image_model(request: Request, image_request: ImageRequest, chat_type: str) -> ModelInfo:

@@ -29,6 +29,8 @@ class ImageRequest:
     n: int
     ratio: str | None  # None: the upstream's choice (an edit keeps its source's shape)
     response_format: str
+    size: str | None = None  # as the client asked it, reported back as such (None: not asked)
+    stream: bool = False  # OpenAI's image streaming events instead of one JSON answer
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,10 @@ def parse_edit(fields: Mapping[str, str]) -> ImageRequest:
         n = int(raw) if raw else None
     except ValueError:
         raise InvalidRequest(f"'n' must be a whole number from 1 to {MAX_IMAGES}.", param="n") from None
-    return _request(dict(fields), n, size_default=None)
+    stream = (fields.get("stream") or "false").strip().lower()
+    if stream not in ("true", "false"):
+        raise InvalidRequest("'stream' must be true or false.", param="stream")
+    return _request({**fields, "stream": stream == "true"}, n, size_default=None)
 
 
 def _request(body: dict[str, Any], n: Any, *, size_default: str | None) -> ImageRequest:
@@ -74,7 +79,13 @@ def _request(body: dict[str, Any], n: Any, *, size_default: str | None) -> Image
     response_format = body.get("response_format") or "url"
     if response_format not in RESPONSE_FORMATS:
         raise InvalidRequest("'response_format' must be 'url' or 'b64_json'.", param="response_format")
-    return ImageRequest(prompt.strip(), model.strip() if model else None, n, ratio, response_format)
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false.", param="stream")
+    if stream:
+        response_format = "b64_json"  # streamed images are only ever sent inline
+    return ImageRequest(prompt.strip(), model.strip() if model else None, n, ratio, response_format,
+                        size=size if isinstance(size, str) and size else None, stream=stream)
 
 
 def default_model(models: list[ModelInfo], chat_type: str) -> ModelInfo | None:
@@ -124,19 +135,41 @@ def _height_width(extra: dict[str, Any] | None) -> tuple[int | None, int | None]
     return None, None
 
 
-def images_response(created: int, images: list[GeneratedImage], prompt: str) -> dict[str, Any]:
-    """`{created, data, size?, output_format?}`; no `usage`: Qwen reports no image tokens."""
+def images_response(created: int, images: list[GeneratedImage], request: ImageRequest) -> dict[str, Any]:
+    """`{created, data, size?, output_format?}`; no `usage`: Qwen reports no image tokens.
+
+    `size` is the size asked for, as OpenAI reports it (Qwen draws the nearest of its
+    ratios at its own resolution, which the image itself shows).
+    """
     data = []
     for image in images:
         item: dict[str, Any] = {"b64_json": image.b64_json} if image.b64_json is not None else {"url": image.url}
-        item["revised_prompt"] = prompt  # Qwen does not rewrite prompts: the one used is the one sent
+        item["revised_prompt"] = request.prompt  # Qwen does not rewrite prompts: the one used is the one sent
         data.append(item)
     response: dict[str, Any] = {"created": created, "data": data}
-    sizes = {(i.width, i.height) for i in images}
-    if len(sizes) == 1 and None not in next(iter(sizes)):
-        width, height = next(iter(sizes))
-        response["size"] = f"{width}x{height}"
-    extension = images[0].url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if images else ""
-    if extension in OUTPUT_FORMATS:
-        response["output_format"] = OUTPUT_FORMATS[extension]
+    if request.size is not None:
+        response["size"] = request.size
+    output_format = _output_format(images[0]) if images else None
+    if output_format is not None:
+        response["output_format"] = output_format
     return response
+
+
+def image_stream_event(kind: str, image: GeneratedImage, created: int, request: ImageRequest) -> dict[str, Any]:
+    """One `image_generation.completed` / `image_edit.completed` event (`kind` is the prefix).
+
+    Qwen draws no partial images, so a stream is one completed event per image. Qwen
+    counts no image tokens: the usage the event's schema requires is zero.
+    """
+    return {
+        "type": f"{kind}.completed", "b64_json": image.b64_json, "created_at": created,
+        "size": request.size or "auto", "quality": "auto", "background": "auto",
+        "output_format": _output_format(image) or "png",
+        "usage": {"input_tokens": 0, "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+                  "output_tokens": 0, "total_tokens": 0},
+    }
+
+
+def _output_format(image: GeneratedImage) -> str | None:
+    extension = image.url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
+    return OUTPUT_FORMATS.get(extension)

@@ -46,8 +46,17 @@ def test_generate_url_serves_a_png_of_the_requested_ratio(stack, size, ratio):
     upstream = completions(stack)[-1]["body"]
     message = upstream["messages"][0]
     assert message["chat_type"] == "t2i" and message["content"] == "a red fox in the snow"
-    reported_width, reported_height = map(int, result.size.split("x"))
-    assert same_shape(reported_width, reported_height, ratio) and reported_width == width * 16
+    assert result.size == size  # as asked, as OpenAI reports it: the image itself has Qwen's pixels
+
+
+def test_the_response_passes_the_openai_clients_strict_validation(stack):
+    strict = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0, _strict_response_validation=True)
+    result = strict.images.generate(prompt="a red fox", size="1536x1024")
+    assert result.size == "1536x1024" and result.data[0].url
+
+
+def test_no_size_asked_reports_none(stack):
+    assert client_for(stack).images.generate(prompt="a lighthouse").size is None
 
 
 def test_generate_defaults_to_an_image_model_and_square(stack):
@@ -135,6 +144,29 @@ def test_edit_on_a_model_without_image_edit_is_400(stack):
     assert not stack.upstream_requests("/api/v2/files/getstsToken")
 
 
+def test_stream_true_sends_one_completed_event_per_image(stack):
+    events = list(client_for(stack).images.generate(prompt="two foxes", n=2, size="1792x1024", stream=True))
+    assert [e.type for e in events] == ["image_generation.completed"] * 2
+    for event in events:
+        width, height = png_size(base64.b64decode(event.b64_json))
+        assert same_shape(width, height, 1792 / 1024)
+        assert event.size == "1792x1024" and event.output_format == "png" and event.created_at > 0
+    assert len(completions(stack)) == 2
+
+
+def test_an_edit_streams_an_image_edit_completed_event(stack):
+    [event] = list(client_for(stack).images.edit(image=("cat.png", PNG_1x1, "image/png"), prompt="a hat",
+                                                 stream=True))
+    assert event.type == "image_edit.completed" and png_size(base64.b64decode(event.b64_json))
+
+
+def test_a_stream_that_fails_before_its_first_image_is_an_http_error(stack):
+    for token in TOKENS:
+        stack.fault(token, *[{"kind": "http_5xx"}] * 3)
+    with pytest.raises(openai.InternalServerError):
+        list(client_for(stack).images.generate(prompt="a fox", stream=True))
+
+
 def test_a_client_that_leaves_cancels_the_generation(stack):
     stack.sim_options(speed=1.0, first_event_delay=5.0)
     started = time.monotonic()
@@ -159,6 +191,7 @@ def assert_refused(response, status, param):
 
 @pytest.mark.parametrize(("body", "param"), [
     ({"prompt": "x", "size": "huge"}, "size"),
+    ({"prompt": "x", "stream": "yes"}, "stream"),
     ({"prompt": "x", "size": "0x100"}, "size"),
     ({"prompt": "x", "n": 0}, "n"),
     ({"prompt": "x", "n": 5}, "n"),
