@@ -217,6 +217,9 @@ async def _stream(call: ChatCall, lease: Lease[OpenAnswer], usage: bool, cut: Cu
     except GatewayError as exc:
         failure = exc
         log.warning("stream from account %s failed after its first byte: %s", lease.account_id, exc.message)
+    except Exception:  # a bug of ours: the client still gets an error event and [DONE], not a cut connection
+        log.exception("stream from account %s failed unexpectedly after its first byte", lease.account_id)
+        failure = GatewayError("The gateway failed unexpectedly while streaming; the error is logged.")
     finally:
         lease.release(failure)
         await answer.close()

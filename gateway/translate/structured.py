@@ -7,12 +7,16 @@ a failure is reported back for one corrective retry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from ..errors import InvalidRequest
 from .tools import lenient_json
@@ -22,6 +26,7 @@ from .tools import lenient_json
 class JsonFormat:
     schema: dict[str, Any] | None  # None: any JSON object (json_object)
     name: str = "response"
+    validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)  # compiled once
 
 
 def parse_response_format(body: dict[str, Any]) -> JsonFormat | None:
@@ -39,12 +44,38 @@ def parse_response_format(body: dict[str, Any]) -> JsonFormat | None:
     if not isinstance(schema, dict):
         raise InvalidRequest("'response_format.json_schema.schema' must be a JSON schema object.",
                              param="response_format.json_schema.schema")
+    return JsonFormat(schema, str(spec.get("name") or "response"), compile_schema(schema))
+
+
+def compile_schema(schema: dict[str, Any], param: str = "response_format.json_schema.schema") -> Draft202012Validator:
+    """A validator for `schema`, every `$ref` in it resolved now: a schema that cannot be used is
+    the request's fault (400), found before anything goes upstream, never a failure mid-answer."""
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise InvalidRequest(f"'response_format.json_schema.schema' is not a valid JSON schema: {exc.message}",
-                             param="response_format.json_schema.schema") from None
-    return JsonFormat(schema, str(spec.get("name") or "response"))
+        raise InvalidRequest(f"'{param}' is not a valid JSON schema: {exc.message}", param=param) from None
+    resolver = Registry().resolver_with_root(Resource.from_contents(schema, default_specification=DRAFT202012))
+    for ref in sorted(set(_refs(schema))):
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            raise InvalidRequest(f"'{param}' has a $ref that cannot be resolved: {ref!r} (only references "
+                                 "inside the schema itself, such as '#/$defs/Name', are followed).",
+                                 param=param) from None
+    return Draft202012Validator(schema)
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):  # data, not schema
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
 
 
 def format_instructions(fmt: JsonFormat) -> str:
@@ -74,7 +105,8 @@ def validate(text: str, fmt: JsonFormat) -> tuple[str, str | None]:
     content, problem = extract_json(text)
     if problem is not None or fmt.schema is None:
         return content, problem
-    errors = sorted(Draft202012Validator(fmt.schema).iter_errors(orjson.loads(content)), key=lambda e: list(e.path))
+    validator = fmt.validator or compile_schema(fmt.schema)
+    errors = sorted(validator.iter_errors(orjson.loads(content)), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].path) or "the top level"
         return content, f"at {where}: {errors[0].message}"

@@ -62,6 +62,23 @@ def test_raw_stream_bytes_end_with_done(stack):
     assert all(e.startswith("data: {") for e in events[:-1])
 
 
+def test_a_failure_of_ours_after_the_first_byte_ends_the_stream_with_an_error_and_done(stack, monkeypatch):
+    from gateway.translate.completion import AnswerTranslator
+
+    def broken(self, piece, usage):
+        raise RuntimeError("a bug in the translation")
+
+    monkeypatch.setattr(AnswerTranslator, "piece_chunk", broken)
+    body = {"model": "qwen3-max", "messages": [{"role": "user", "content": "raw"}], "stream": True}
+    with stack.http.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = [e for e in response.read().decode().split("\n\n") if e.strip() and not e.startswith(":")]
+    assert events[0].startswith('data: {"id"')  # the role chunk went out first
+    assert '"error"' in events[-2] and "failed unexpectedly" in events[-2]
+    assert events[-1] == "data: [DONE]"
+    assert all(a["state"] == "healthy" for a in stack.accounts().values())
+
+
 async def test_async_client_stream_and_not(stack):
     client = openai.AsyncOpenAI(base_url=stack.base_url, api_key="unused", max_retries=0)
     reply = await client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "async"}])

@@ -143,6 +143,31 @@ def test_invalid_schema_is_a_400(stack):
     assert caught.value.body["param"] == "response_format.json_schema.schema"
 
 
+class Team(BaseModel):
+    lead: Person
+    members: list[Person]
+
+
+def test_parse_with_a_nested_pydantic_model_follows_its_refs(stack):
+    reply = client_for(stack).chat.completions.parse(
+        model="qwen3-max", response_format=Team, messages=[{"role": "user", "content": "A team of one"}])
+    assert isinstance(reply.choices[0].message.parsed, Team)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("ref", ["#/$defs/Missing", "https://example.com/schema.json", "#/properties/nope"])
+def test_a_schema_whose_ref_cannot_be_resolved_is_a_400_before_any_upstream_call(stack, stream, ref):
+    schema = {"type": "object", "properties": {"a": {"$ref": ref}}, "$defs": {"Here": {"type": "string"}}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(stack).chat.completions.create(
+            model="qwen3-max", messages=[{"role": "user", "content": "x"}], stream=stream,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    assert caught.value.body["param"] == "response_format.json_schema.schema"
+    assert ref in caught.value.message
+    assert not stack.upstream_requests("/api/v2/chat/completions")
+    assert all(a["state"] == "healthy" for a in stack.accounts().values())
+
+
 def test_web_search_returns_url_citations(stack):
     client = client_for(stack)
     reply = client.chat.completions.create(model="qwen3-max-search",
