@@ -165,6 +165,10 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
     if "t2t" not in model.info.chat_types:
         raise InvalidRequest(f"The model '{chat.model}' does not chat (it offers {', '.join(sorted(model.info.chat_types))}); "
                              "see GET /v1/models.", param="model", code="model_not_supported")
+    if chat.web_search and "search" not in model.info.chat_types:
+        raise InvalidRequest(f"The model '{model.info.id}' cannot search the web; drop 'web_search_options' or "
+                             "pick a model with search (see GET /v1/models).", param="web_search_options",
+                             code="model_not_supported")
     request.state.model = model.info.id
     pool: AccountPool = state.pool
     owner = pool.chat_owner(chat.chat_id) if chat.chat_id else None

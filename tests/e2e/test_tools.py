@@ -168,6 +168,16 @@ def test_a_schema_whose_ref_cannot_be_resolved_is_a_400_before_any_upstream_call
     assert all(a["state"] == "healthy" for a in stack.accounts().values())
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_web_search_on_a_model_without_search_is_a_400_naming_it(stack, stream):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(stack).chat.completions.create(model="qwen-plus-2025-09-11", web_search_options={}, stream=stream,
+                                                  messages=[{"role": "user", "content": "news"}])
+    assert caught.value.body["param"] == "web_search_options" and caught.value.code == "model_not_supported"
+    assert "qwen-plus-2025-09-11" in caught.value.message and "search" in caught.value.message
+    assert not stack.upstream_requests("/api/v2/chat/completions")
+
+
 def test_web_search_returns_url_citations(stack):
     client = client_for(stack)
     reply = client.chat.completions.create(model="qwen3-max-search",
