@@ -13,6 +13,7 @@ import uvicorn
 
 from .app import build_app
 from .config import ConfigError, load_settings
+from .connections import with_head_timeout
 from .logs import configure_logging
 
 log = logging.getLogger("gateway")
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                     "spend these Qwen accounts. Set GATEWAY_API_KEYS (or api_keys in config.yaml).",
                     settings.host, settings.port)
     config = uvicorn.Config(
-        build_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        build_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+        http=with_head_timeout(settings.limits.head_timeout), limit_concurrency=settings.limits.max_connections,
         log_level=settings.log_level, access_log=False, log_config=_uvicorn_log_config(),
         timeout_graceful_shutdown=int(settings.timeouts.shutdown_grace) + 5,
     )

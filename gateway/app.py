@@ -22,6 +22,7 @@ from .config import AccountSettings, Settings
 from .errors import GatewayError, InvalidRequest, NotFound
 from .middleware import ApiKeyAuth, RequestLog
 from .jobs import JobManager
+from .limits import BodyBudget
 from .qwen.client import QwenClient
 from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
@@ -68,7 +69,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
               *legacy.ROUTES]
-    middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
+    middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys),
+                  Middleware(BodyBudget, max_bytes=settings.limits.body_budget_bytes)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
     return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)

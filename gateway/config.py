@@ -64,6 +64,13 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    body_budget_bytes: int = 256 * 1024 * 1024  # request bodies held at once, all requests together; 503 beyond
+    max_connections: int = 4096  # open client connections; 503 beyond (1,000 open streams must fit)
+    head_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3264
@@ -76,6 +83,7 @@ class Settings:
     cooldowns: Cooldowns = Cooldowns()
     video: VideoSettings = VideoSettings()
     media: MediaSettings = MediaSettings()
+    limits: Limits = Limits()
     max_attempts: int = 3
     max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
@@ -99,12 +107,12 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
-             "timeouts", "cooldowns", "video", "media", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
+             "timeouts", "cooldowns", "video", "media", "limits", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
              "log_level"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "api_keys"}
+    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "limits", "api_keys"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
     values["api_keys"] = _api_keys(raw.get("api_keys"))
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
@@ -112,6 +120,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     values["cooldowns"] = _section(Cooldowns, raw.get("cooldowns"), "cooldowns")
     values["video"] = _section(VideoSettings, raw.get("video"), "video")
     values["media"] = _section(MediaSettings, raw.get("media"), "media")
+    values["limits"] = _section(Limits, raw.get("limits"), "limits")
     try:
         settings = Settings(**values)
     except TypeError as exc:
@@ -203,6 +212,7 @@ def _check(settings: Settings) -> None:
         raise ConfigError("max_attempts: must be at least 1")
     _check_video(settings.video)
     _check_media(settings.media)
+    _check_limits(settings.limits)
     if not settings.state_url.startswith("memory://"):
         # Name the scheme only: a redis:// URL may carry a password.
         scheme = settings.state_url.partition("://")[0] + "://" if "://" in settings.state_url else "that"
@@ -220,6 +230,16 @@ def _check_video(video: VideoSettings) -> None:
             raise ConfigError(f"video.{name}: must be a number of seconds > 0")
     if video.status_api not in ("auto", "v2", "v1"):
         raise ConfigError("video.status_api: must be auto, v2 or v1")
+
+
+def _check_limits(limits: Limits) -> None:
+    for name in ("body_budget_bytes", "max_connections"):
+        value = getattr(limits, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"limits.{name}: must be a whole number >= 1")
+    if not isinstance(limits.head_timeout, int | float) or isinstance(limits.head_timeout, bool) \
+            or limits.head_timeout <= 0:
+        raise ConfigError("limits.head_timeout: must be a number of seconds > 0")
 
 
 def _check_media(media: MediaSettings) -> None:

@@ -9,6 +9,7 @@
     │   └── ModelNotFound             404 model_not_found
     ├── NoAccountAvailable            503 no_available_account (or 429 + Retry-After when all cool)
     ├── ShuttingDown                  503 shutting_down: a stream cut by a server shutdown
+    ├── Overloaded                    503 overloaded + Retry-After: too many request bytes at once
     └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
         ├── UpstreamRateLimited       account daily limit: cool down `hours`
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
@@ -106,6 +107,12 @@ class ShuttingDown(GatewayError):
     status = 503
     type = "server_error"
     code = "shutting_down"
+
+
+class Overloaded(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "overloaded"
 
 
 class UpstreamError(GatewayError):

@@ -100,3 +100,20 @@ def test_a_blank_key_in_the_config_file_is_named(tmp_path):
     path.write_text("api_keys: [good-key, '  ']\n")
     with pytest.raises(ConfigError, match=r"api_keys\[1\]: is blank"):
         load_settings(path, {})
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("limits: {body_budget_bytes: 0}", "limits.body_budget_bytes: must be a whole number >= 1"),
+    ("limits: {max_connections: many}", "limits.max_connections: must be a whole number >= 1"),
+    ("limits: {head_timeout: -1}", "limits.head_timeout: must be a number of seconds > 0"),
+])
+def test_limits_are_checked_and_named(tmp_path, yaml_text, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path, {})
+
+
+def test_limits_default_to_a_256_mib_body_budget():
+    limits = load_settings("config.yaml", {}).limits
+    assert limits.body_budget_bytes == 256 * 1024 * 1024 and limits.head_timeout == 10

@@ -35,14 +35,14 @@ def test_python_m_gateway_without_accounts_serves_the_readme_curl_example(tmp_pa
     assert "simulator" in warnings[0]
 
 
-def start_gateway(tmp_path, **environ):
+def start_gateway(tmp_path, config="config.yaml", **environ):
     """`python -m gateway` with `environ` on top of ours; returns (process, url, log path)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"QWEN_TOKENS", "GATEWAY_API_KEYS"}}
     env.update(GATEWAY_PORT=str(port), **environ)
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "--config", "config.yaml"],
+        process = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(config)],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -99,3 +99,44 @@ def test_a_loopback_bind_without_api_keys_does_not_warn(tmp_path):
     finally:
         stop(process)
     assert "CLIENT AUTH IS OFF" not in log.read_text()
+
+
+def limits_config(tmp_path, **limits):
+    path = tmp_path / "limits.yaml"
+    path.write_text("limits:\n" + "".join(f"  {k}: {v}\n" for k, v in limits.items()))
+    return path
+
+
+def test_a_request_head_that_trickles_in_is_cut_with_a_408(tmp_path):
+    process, url, _ = start_gateway(tmp_path, limits_config(tmp_path, head_timeout=0.5))
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as slow, socket.create_connection(("127.0.0.1", port)) as mute:
+            slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            slow.settimeout(5)
+            mute.settimeout(5)
+            started = time.monotonic()
+            assert slow.recv(1024).startswith(b"HTTP/1.1 408")
+            assert mute.recv(1024).startswith(b"HTTP/1.1 408")  # a connection that sends nothing too
+            assert slow.recv(1024) == b"" and time.monotonic() - started < 4  # closed
+        with httpx.Client(base_url=url) as client:  # whole requests, and idle keep-alive, are unaffected
+            assert client.get("/health").status_code == 200
+            time.sleep(0.8)
+            assert client.get("/health").status_code == 200
+    finally:
+        stop(process)
+
+
+def test_connections_past_the_cap_get_503(tmp_path):
+    process, url, _ = start_gateway(tmp_path, limits_config(tmp_path, max_connections=3, head_timeout=30))
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        time.sleep(0.2)
+        assert httpx.get(url + "/health").status_code == 503
+        for sock in idle:
+            sock.close()
+        time.sleep(0.2)
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop(process)
