@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import AuthenticationFailed
 
 log = logging.getLogger("gateway.access")
-OPEN_PATHS = frozenset({"/health", "/"})
+OPEN_PATHS = frozenset({"/health", "/", "/openapi.json"})
 
 
 class RequestLog:

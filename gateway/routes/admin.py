@@ -6,7 +6,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..schemas import (
+    ChatCompletionBody,
+    ImageGenerationBody,
+    LegacyChatBody,
+    VideoBody,
+    openapi,
+)
 from .common import json_response
+
+OPENAPI = openapi({
+    "POST /v1/chat/completions": ChatCompletionBody,
+    "POST /v1/images/generations": ImageGenerationBody,
+    "POST /v1/videos": VideoBody,
+    "POST /api/chat": LegacyChatBody,
+    "POST /api/chat/completions": ChatCompletionBody,
+})
 
 
 async def health(request: Request) -> Response:
@@ -24,4 +39,9 @@ async def accounts(request: Request) -> Response:
     return json_response({"object": "list", "data": request.app.state.pool.status()})
 
 
-ROUTES = [Route("/health", health), Route("/v1/accounts", accounts)]
+async def openapi_json(request: Request) -> Response:
+    """The request bodies the gateway validates, for clients and fuzzers."""
+    return json_response(OPENAPI)
+
+
+ROUTES = [Route("/health", health), Route("/v1/accounts", accounts), Route("/openapi.json", openapi_json)]

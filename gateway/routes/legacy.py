@@ -22,6 +22,7 @@ from ..accounts import AccountPool
 from ..errors import GatewayError, InvalidRequest, UpstreamNoTaskId
 from ..jobs import JobManager
 from ..limits import read_json
+from ..schemas import LegacyChatBody, check
 from ..translate.chat import parse_chat_request, text_of
 from ..translate.images import ImageRequest
 from ..translate.sizes import to_ratio
@@ -47,8 +48,7 @@ def legacy_error(error: GatewayError) -> dict[str, Any]:
 
 async def legacy_chat(request: Request) -> Response:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    check(LegacyChatBody, body)
     chat_type = body.get("chatType") or "t2t"
     if chat_type not in CHAT_TYPES:
         raise InvalidRequest(f"Unknown chatType '{chat_type}': use one of {', '.join(CHAT_TYPES)}.", param="chatType")

@@ -15,6 +15,7 @@ from ..forms import read_form
 from ..jobs import JobManager
 from ..limits import read_json
 from ..qwen.client import Download
+from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
 from .common import json_response
 
@@ -87,9 +88,8 @@ async def _fields(request: Request, max_bytes: int) -> dict[str, Any]:
         form = await read_form(request, max_bytes=max_bytes, max_files=1)
         return {**form.fields, **{part.field: part for part in form.files}}
     body = await read_json(request, max_bytes)
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
+    check(VideoBody, body)
+    return body  # type: ignore[no-any-return]
 
 
 async def video_model(catalog: ModelCatalog, requested: str | None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..schemas import ChatCompletionBody, check
 from .structured import JsonFormat, format_instructions, parse_response_format
 from .tools import ToolPlan, parse_tool_plan, render_tool_calls, render_tool_result, tool_instructions
 
@@ -47,8 +48,7 @@ class ChatRequest:
 
 def parse_chat_request(body: Any) -> ChatRequest:
     """Validate what the gateway relies on; accept and ignore what Qwen cannot honour."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    check(ChatCompletionBody, body)  # types and shapes: a 400 naming the field, never a 500
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..catalog import ModelInfo
 from ..errors import InvalidRequest, UpstreamInvalidInput, UpstreamTransient
+from ..schemas import ImageGenerationBody, check
 from ..qwen.events import Delta, Event, ResponseCreated
 from .sizes import to_ratio
 
@@ -43,8 +44,7 @@ class GeneratedImage:
 
 def parse_generation(body: Any) -> ImageRequest:
     """A JSON `/v1/images/generations` body; quality, style, user and the rest are accepted and ignored."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    check(ImageGenerationBody, body)
     return _request(body, body.get("n"), size_default="1:1")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..schemas import VideoListQuery, check_query
 from .sizes import RATIOS, to_ratio
 
 VIDEO_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
@@ -134,13 +135,8 @@ class ListQuery:
 
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
-    raw_limit = params.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-        raise InvalidRequest(f"'limit' must be a whole number from 1 to 100, not {raw_limit!r}.", param="limit")
-    order = params.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise InvalidRequest(f"'order' must be 'asc' or 'desc', not {order!r}.", param="order")
-    return ListQuery(params.get("after") or None, int(raw_limit), order)
+    query = check_query(VideoListQuery, params)
+    return ListQuery(query.after or None, query.limit, query.order)
 
 
 def list_page(
