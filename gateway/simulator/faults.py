@@ -19,7 +19,7 @@ from starlette.responses import Response
 from . import envelopes
 from .waf import waf_page
 
-ENDPOINTS = ("completions", "chats_new", "task_status", "sts")
+ENDPOINTS = ("completions", "chats_new", "task_status", "sts", "refresh")  # refresh: queued per refresh token
 IMMEDIATE = frozenset({
     "ratelimited", "unauthorized", "waf", "rgv587", "bad_request", "validation", "http_5xx", "internal_error",
     "not_found",
