@@ -53,6 +53,6 @@ def build_simulator(options: SimOptions | None = None) -> Starlette:
     """A fresh simulator; `app.state.sim` is its `SimState`."""
     sim = SimState(options or SimOptions())
     quiet_simulated_drops()
-    app = Starlette(routes=_routes(), middleware=[Middleware(Recorder, sim=sim), Middleware(SetCookies)])
+    app = Starlette(routes=_routes(), middleware=[Middleware(Recorder, sim=sim), Middleware(SetCookies, sim=sim)])
     app.state.sim = sim
     return app

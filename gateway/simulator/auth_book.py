@@ -27,6 +27,7 @@ class AuthBook:
         self.refreshes = 0
         self.settings: dict[str, dict[str, Any]] = {}  # uid -> merged settings
         self.settings_calls: Counter[str] = Counter()
+        self.last_acw_tc = ""  # the newest anti-bot cookie handed out
 
     def mint_access(self, uid: str, ttl: float) -> str:
         now = time.time()

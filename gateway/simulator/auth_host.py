@@ -106,4 +106,5 @@ async def report(request: Request) -> Response:
         "spent": sorted(book.spent),
         "settings": book.settings,
         "settings_calls": dict(book.settings_calls),
+        "last_acw_tc": book.last_acw_tc,
     })
