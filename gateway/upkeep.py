@@ -50,17 +50,17 @@ class Upkeep:
 
     async def check(self, account_id: str, client: QwenClient) -> str:
         """Check one account and log its line; returns its state."""
-        state, detail = "healthy", ""
+        failure = ""
         try:
             if not await client.check():
-                state, detail = "invalid", "the probe returned no user"
                 self._pool.report(account_id, UpstreamUnauthorized("Qwen's probe returned no user for this token"))
         except UpstreamError as error:
-            self._pool.report(account_id, error)
-            state = "invalid" if isinstance(error, UpstreamUnauthorized) else "unavailable"
-            detail = error.message
+            self._pool.report(account_id, error)  # the pool decides: invalid, resting, cooling...
+            failure = error.message
         except Exception as exc:  # a start-up check must never take the gateway down
-            state, detail = "unavailable", type(exc).__name__
+            failure = f"the check failed: {type(exc).__name__}"
+        status = next(s for s in self._pool.status() if s["id"] == account_id)
+        state, detail = status["state"], status["reason"] or failure
         auth = client.auth
         parts = [f"account {account_id}: {state}" + (f" ({detail})" if detail else "")]
         exp = jwt_exp(auth.access_token)

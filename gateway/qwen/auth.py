@@ -34,7 +34,8 @@ log = logging.getLogger("gateway.auth")
 NAMESPACE = "credentials"
 LOCKS = "refresh-locks"
 RECORD_TTL = 400 * 86400.0  # longer than any refresh token lives
-LEASE_TTL = 30.0  # a replica that dies mid-refresh frees the lease after this
+LEASE_TTL = 60.0  # a replica that dies mid-refresh frees the lease after this
+REFRESH_TIMEOUT = 30.0  # one refresh call, well inside the lease
 REJECTED = "refresh token rejected: sign in again"
 
 

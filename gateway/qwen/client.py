@@ -8,6 +8,7 @@ header set of the protocol reference on every call, and turns every failure
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -23,7 +24,7 @@ from ..errors import (UpstreamBlocked, UpstreamContract, UpstreamError, Upstream
                       UpstreamUnauthorized)
 from ..store import Store
 from . import cookies
-from .auth import AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
+from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
 from .events import Delta, Event, error_from_body, parse_event, raise_for_error
 from .privacy import Privacy
 from .sse import SSEDecoder
@@ -130,7 +131,7 @@ class QwenClient:
         headers.update({"x-request-origin": self.base_url, "sec-fetch-site": "same-site"})
         morsel = cookies.raw_morsel(cookies.REFRESH_TOKEN, refresh_token)
         try:
-            async with asyncio.timeout(self._timeouts.first_event):
+            async with asyncio.timeout(min(self._timeouts.first_event, REFRESH_TIMEOUT)):
                 async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers,
                                             cookies={cookies.REFRESH_TOKEN: morsel} if morsel else None) as response:
                     raw = await response.read()
@@ -236,9 +237,10 @@ class QwenClient:
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
             started = False
             try:
-                async for event in self._stream_once(chat_id, data, headers, token):
-                    started = True
-                    yield event
+                async with contextlib.aclosing(self._stream_once(chat_id, data, headers, token)) as events:
+                    async for event in events:  # aclosing: a client that leaves closes the upstream at once
+                        started = True
+                        yield event
                 return
             except UpstreamUnauthorized:
                 # An expired token is refused before any event: refresh once, ask again on this account.

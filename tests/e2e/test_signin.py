@@ -134,6 +134,16 @@ def test_an_unreachable_auth_host_serves_while_the_token_lasts_then_rests_and_re
         assert stack.accounts()["rest"]["state"] == "healthy"
 
 
+def test_an_idle_account_is_refreshed_every_refresh_every_seconds():
+    upstream = UpstreamSettings(refresh_every=1)
+    settings = default_settings(**{**refresh_accounts(REFRESH_TOKENS[:1]), "upstream": upstream})
+    with live_stack(settings, sim=SimOptions(speed=0.0, refresh_tokens=REFRESH_TOKENS[:1])) as stack:
+        wait_for(lambda: auth_report(stack)["refreshes"] >= 3)  # no traffic at all: the keeper spends it
+        report = auth_report(stack)
+        assert set(report["presented"].values()) == {1} and stack.accounts()["rt-1"]["state"] == "healthy"
+        assert chat(stack, "after idling") == "You said: after idling"
+
+
 def test_the_cookie_jar_round_trips_and_persists():
     store = MemoryStore()
     account = AccountSettings(id="jar", token="token-alpha", cookies="cna=abc; ssxmod_itna=Qq==x/y; token=stale")
