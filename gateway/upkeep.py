@@ -78,7 +78,7 @@ class Upkeep:
         try:
             if (auth.refresh_token and not auth.rejected
                     and time.time() - auth.refreshed_at >= self._upstream.refresh_every):
-                await auth.refresh(client.refresh_call, auth.access_token, forced=True)
+                await auth.refresh(client.refresh_call, auth.access_token)
             if auth.jar.changed:
                 await auth.save()
         except UpstreamAuthUnavailable:

@@ -130,11 +130,11 @@ class Credentials:
         """After an expired-token answer to `refused`: True when a newer token is ready to retry with."""
         if not self.refresh_token or self.rejected:
             return False
-        await self.refresh(call, refused, forced=True)
+        await self.refresh(call, refused)
         return self.access_token != refused
 
     # -- refreshing -----------------------------------------------------------
-    async def refresh(self, call: RefreshCall, seen: str, *, forced: bool = False) -> None:
+    async def refresh(self, call: RefreshCall, seen: str) -> None:
         """Refresh unless someone already replaced `seen`; raises UpstreamUnauthorized or UpstreamAuthUnavailable."""
         async with self._lock:
             if self.access_token != seen:
@@ -142,7 +142,7 @@ class Credentials:
             if self.rejected:
                 raise UpstreamUnauthorized(REJECTED)
             wait = self._retry_at - time.time()
-            if wait > 0 and not forced:
+            if wait > 0:  # the auth host failed a moment ago: not again before the backoff ends
                 raise UpstreamAuthUnavailable(self.unreachable, seconds=wait)
             await self._claim()
             try:
