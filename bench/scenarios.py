@@ -25,7 +25,7 @@ import orjson
 
 MODEL = "qwen3-max"
 PROMPT = "Hello! In one short paragraph, what is a reverse proxy for?"
-QWEN_VERSION = "0.2.63"
+QWEN_VERSION = "0.3.12"
 JSON = {"content-type": "application/json"}
 Call = Callable[[aiohttp.ClientSession, int], Awaitable[float | None]]
 
@@ -103,7 +103,7 @@ def upstream_headers(token: str) -> dict[str, str]:
         "cookie": f"token={token}",
         "version": QWEN_VERSION,
         "content-type": "application/json",
-        "accept": "*/*",
+        "accept": "application/json",
         "source": "web",
         "x-accel-buffering": "no",
     }
@@ -127,7 +127,7 @@ def completion_body(chat_id: str) -> dict[str, Any]:
 
 def direct(base_url: str, tokens: tuple[str, ...]) -> Scenario:
     headers = [upstream_headers(token) for token in tokens]
-    sse_headers = [{**h, "accept": "text/event-stream"} for h in headers]
+    sse_headers = headers  # the 0.3.x client asks for completions with accept: application/json too
 
     async def call(session: aiohttp.ClientSession, index: int) -> float | None:
         account = index % len(tokens)  # spread over the accounts, as the gateway's pool does

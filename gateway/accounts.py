@@ -35,6 +35,7 @@ class Account:
     in_flight: int = 0
     served: int = 0
     invalid: bool = False
+    invalid_reason: str = ""
     cool_until: float = 0.0
     cool_reason: str = ""
     failures: int = 0  # consecutive
@@ -101,7 +102,8 @@ class AccountPool:
         if account_id is not None:
             account = self._by_id.get(account_id)
             return account.client if account else None
-        return self.accounts[0].client if self.accounts else None
+        usable = [a for a in self.accounts if not a.invalid] or self.accounts  # the model list needs no token
+        return usable[0].client if usable else None
 
     def remember_chat(self, chat_id: str | None, account_id: str) -> None:
         """Upstream chats belong to the account that created them; later turns must use it."""
@@ -218,8 +220,11 @@ class AccountPool:
         elif penalty == "blocked":
             self._cool(account, now + self._cooldowns.blocked_minutes * 60, "blocked", error)
         elif penalty == "invalid":
-            account.invalid = True
-            log.warning("account %s marked invalid: %s", account.id, error.message)
+            if not account.invalid:
+                log.warning("account %s marked invalid: %s", account.id, error.message)
+            account.invalid, account.invalid_reason = True, error.message
+        elif penalty == "resting":  # the auth host is out of reach: try again after its backoff
+            self._cool(account, now + getattr(error, "seconds", 60.0), "auth host unreachable: token refresh pending", error)
         elif penalty == "failure":
             account.failures += 1
             over = account.failures - self._cooldowns.failure_threshold
@@ -274,7 +279,8 @@ class AccountPool:
                 "limit": a.limit,
                 "served": a.served,
                 "cooling_seconds": max(0, round(a.cool_until - now)) if a.state(now) == "cooling" else 0,
-                "reason": a.cool_reason if a.state(now) == "cooling" else ("invalid token" if a.invalid else ""),
+                "reason": a.cool_reason if a.state(now) == "cooling" else (
+                    (a.invalid_reason or "invalid token") if a.invalid else ""),
             }
             for a in self.accounts
         ]

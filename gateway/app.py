@@ -4,6 +4,7 @@ upstream sessions, the account pool and, with no account configured, the simulat
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -27,6 +28,7 @@ from .qwen.client import QwenClient
 from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
 from .store import Store, open_store
+from .upkeep import Upkeep
 
 if TYPE_CHECKING:
     from .simulator import RunningSimulator
@@ -42,8 +44,10 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         effective, simulator = await _upstream(settings)
+        replica = uuid.uuid4().hex  # this process, for leases shared with other replicas
         pool = AccountPool(
-            ((QwenClient(a, effective.qwen_base_url, effective.qwen_version, effective.timeouts), a.concurrency)
+            ((QwenClient(a, effective.qwen_base_url, effective.qwen_version, effective.timeouts,
+                         upstream=effective.upstream, store=state_store, replica=replica), a.concurrency)
              for a in effective.accounts),
             effective.cooldowns,
             max_attempts=effective.max_attempts,
@@ -56,9 +60,12 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
         app.state.jobs = JobManager(state_store, pool, effective.video)
         await app.state.jobs.start()  # resumes polling unfinished video jobs
+        upkeep = Upkeep(pool, effective.upstream)
+        upkeep.start()  # the start-up check of every account runs behind serving
         try:
             yield
         finally:
+            await upkeep.stop()
             await app.state.jobs.stop()
             await app.state.media.close()
             await pool.close()
@@ -87,7 +94,8 @@ async def _upstream(settings: Settings) -> tuple[Settings, RunningSimulator | No
         "NO QWEN ACCOUNT CONFIGURED: serving canned answers from the built-in Qwen simulator at %s. "
         "Set QWEN_TOKENS or `accounts` in config.yaml to reach the real Qwen Chat.", simulator.url,
     )
-    return replace(settings, qwen_base_url=simulator.url, accounts=(SIMULATOR_ACCOUNT,)), simulator
+    upstream = replace(settings.upstream, auth_url=simulator.url)
+    return replace(settings, qwen_base_url=simulator.url, accounts=(SIMULATOR_ACCOUNT,), upstream=upstream), simulator
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:

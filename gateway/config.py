@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 DEFAULT_QWEN_BASE_URL = "https://chat.qwen.ai"
+DEFAULT_QWEN_AUTH_URL = "https://auth.qwen.ai"
+DEFAULT_QWEN_VERSION = "0.3.12"
 
 
 class ConfigError(Exception):
@@ -20,10 +22,22 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class AccountSettings:
     id: str
-    token: str = field(repr=False)
-    cookies: str = field(default="", repr=False)
+    token: str = field(repr=False)  # access token or web-login JWT; "" when only a refresh token is given
+    cookies: str = field(default="", repr=False)  # the browser's Cookie header
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     concurrency: int = 4
+    refresh_token: str = field(default="", repr=False)  # the browser's `refresh_token` cookie (auth host)
+    proxy: str = field(default="", repr=False)  # may carry a password
+    keep_settings: bool = False  # True: leave the account's memory and tools settings alone (§3.9)
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    auth_url: str = DEFAULT_QWEN_AUTH_URL  # where refresh tokens are spent (QWEN_AUTH_URL)
+    refresh_margin: float = 120.0  # refresh an access token this many seconds before its `exp`
+    refresh_every: float = 86400.0  # refresh an idle account at least this often, so its refresh token never lapses
+    refresh_retry_max: float = 60.0  # longest pause between tries while the auth host is unreachable
+    startup_check: bool = True  # check every account in the background at start-up
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,8 @@ class Settings:
     port: int = 3264
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     qwen_base_url: str = DEFAULT_QWEN_BASE_URL
-    qwen_version: str = "0.2.63"
+    qwen_version: str = DEFAULT_QWEN_VERSION
+    upstream: UpstreamSettings = UpstreamSettings()
     accounts: tuple[AccountSettings, ...] = ()
     simulate: bool = False
     timeouts: Timeouts = Timeouts()
@@ -107,12 +122,12 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
-             "timeouts", "cooldowns", "video", "media", "limits", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
-             "log_level"}
+             "timeouts", "cooldowns", "video", "media", "limits", "max_attempts", "max_body_bytes", "models_ttl",
+             "state_url", "log_level", "upstream"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "limits", "api_keys"}
+    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "limits", "api_keys", "upstream"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
     values["api_keys"] = _api_keys(raw.get("api_keys"))
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
@@ -121,6 +136,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     values["video"] = _section(VideoSettings, raw.get("video"), "video")
     values["media"] = _section(MediaSettings, raw.get("media"), "media")
     values["limits"] = _section(Limits, raw.get("limits"), "limits")
+    values["upstream"] = _section(UpstreamSettings, raw.get("upstream"), "upstream")
     try:
         settings = Settings(**values)
     except TypeError as exc:
@@ -155,21 +171,35 @@ def _api_keys(raw: Any) -> tuple[str, ...]:
 def _account(index: int, raw: Any) -> AccountSettings:
     if isinstance(raw, str):
         raw = {"token": raw}
-    if not isinstance(raw, dict) or not raw.get("token"):
-        raise ConfigError(f"accounts[{index}]: needs a non-empty `token`")
+    if not isinstance(raw, dict) or not (raw.get("token") or raw.get("refresh_token")):
+        raise ConfigError(f"accounts[{index}]: needs a non-empty `token` or `refresh_token`")
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
         raise ConfigError(f"accounts[{index}].headers: must be a mapping")
     concurrency = raw.get("concurrency", 4)
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"accounts[{index}].concurrency: must be a whole number >= 1")
+    if not isinstance(raw.get("keep_settings", False), bool):
+        raise ConfigError(f"accounts[{index}].keep_settings: must be true or false")
     return AccountSettings(
         id=str(raw.get("id") or f"account-{index}"),
-        token=str(raw["token"]),
-        cookies=str(raw.get("cookies") or ""),
+        token=str(raw.get("token") or ""),
+        cookies=_cookie_string(raw.get("cookies"), index),
         headers={str(k): str(v) for k, v in headers.items()},
         concurrency=concurrency,
+        refresh_token=str(raw.get("refresh_token") or ""),
+        proxy=str(raw.get("proxy") or ""),
+        keep_settings=raw.get("keep_settings", False),
     )
+
+
+def _cookie_string(raw: Any, index: int) -> str:
+    """Cookies as the browser's Cookie header string, or a name-to-value map."""
+    if raw is None or isinstance(raw, str):
+        return raw or ""
+    if isinstance(raw, dict):
+        return "; ".join(f"{k}={v}" for k, v in raw.items())
+    raise ConfigError(f"accounts[{index}].cookies: must be a Cookie string or a name-to-value mapping")
 
 
 def _apply_environ(settings: Settings, environ: Mapping[str, str]) -> Settings:
@@ -189,9 +219,13 @@ def _apply_environ(settings: Settings, environ: Mapping[str, str]) -> Settings:
                               "to turn client auth off, or list the keys")
     if environ.get("QWEN_BASE_URL"):
         changes["qwen_base_url"] = environ["QWEN_BASE_URL"]
-    if environ.get("QWEN_TOKENS"):
-        tokens = _split(environ["QWEN_TOKENS"])
-        changes["accounts"] = tuple(AccountSettings(id=f"env-{i}", token=t) for i, t in enumerate(tokens, 1))
+    if environ.get("QWEN_TOKENS") or environ.get("QWEN_REFRESH_TOKENS"):
+        # Both may be set: the accounts add up, access-token ones first.
+        tokens = [AccountSettings(id="", token=t) for t in _split(environ.get("QWEN_TOKENS", ""))]
+        tokens += [AccountSettings(id="", token="", refresh_token=t) for t in _split(environ.get("QWEN_REFRESH_TOKENS", ""))]
+        changes["accounts"] = tuple(replace(a, id=f"env-{i}") for i, a in enumerate(tokens, 1))
+    if environ.get("QWEN_AUTH_URL"):
+        changes["upstream"] = replace(changes.get("upstream", settings.upstream), auth_url=environ["QWEN_AUTH_URL"])
     if environ.get("GATEWAY_STATE_URL"):
         changes["state_url"] = environ["GATEWAY_STATE_URL"]
     settings = replace(settings, **changes)
@@ -208,6 +242,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"port: {settings.port} is not a valid port")
     if not settings.qwen_base_url.startswith(("http://", "https://")):
         raise ConfigError("qwen_base_url: must start with http:// or https://")
+    if not settings.upstream.auth_url.startswith(("http://", "https://")):
+        raise ConfigError("upstream.auth_url (QWEN_AUTH_URL): must start with http:// or https://")
+    for name in ("refresh_margin", "refresh_every", "refresh_retry_max"):
+        value = getattr(settings.upstream, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"upstream.{name}: must be a number of seconds >= 0")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts: must be at least 1")
     _check_video(settings.video)

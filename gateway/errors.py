@@ -13,6 +13,7 @@
     └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
         ├── UpstreamRateLimited       account daily limit: cool down `hours`
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
+        ├── UpstreamAuthUnavailable   the auth host cannot refresh a token now: rest `seconds`
         ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
         ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
         ├── UpstreamContract          the protocol drifted (validation errors): no penalty
@@ -136,6 +137,16 @@ class UpstreamRateLimited(UpstreamError):
 
 class UpstreamUnauthorized(UpstreamError):
     account_penalty = "invalid"
+
+
+class UpstreamAuthUnavailable(UpstreamError):
+    """The access token needs a refresh the auth host cannot give now; it recovers by itself."""
+
+    account_penalty = "resting"
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
 
 
 class UpstreamBlocked(UpstreamError):

@@ -8,6 +8,7 @@ header set of the protocol reference on every call, and turns every failure
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -18,9 +19,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from ..config import AccountSettings, Timeouts
-from ..errors import UpstreamBlocked, UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransport
-from .events import Delta, Event, parse_event, raise_for_error
+from ..config import AccountSettings, Timeouts, UpstreamSettings
+from ..errors import (UpstreamBlocked, UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransport,
+                      UpstreamUnauthorized)
+from ..store import Store
+from . import cookies
+from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
+from .events import Delta, Event, error_from_body, parse_event, raise_for_error
+from .privacy import Privacy
 from .sse import SSEDecoder
 
 DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
@@ -37,25 +43,20 @@ _BROWSER_HEADERS = {
     "sec-fetch-mode": "cors",
     "sec-fetch-site": "same-origin",
     "source": "web",
-    "bx-v": "2.5.36",
     "x-accel-buffering": "no",
-}
+}  # no bx-* here: the 0.3.12 client sends none and stale ones are punished (§2); only account config adds them
+REFRESH_PATH = "/api/v2/auths/refresh"
 
 
 def account_headers(account: AccountSettings, base_url: str, version: str) -> dict[str, str]:
-    """The fixed part of every request's headers; account extras win, case-insensitively."""
+    """The fixed part of every request's headers; account extras win, case-insensitively.
+
+    The token and cookies are not here: the account's cookie jar sends them, kept current.
+    """
     headers = dict(_BROWSER_HEADERS)
     headers.update({"origin": base_url, "referer": base_url + "/", "version": version})
-    headers["authorization"] = f"Bearer {account.token}"
-    headers["cookie"] = _cookie(account.token, account.cookies)
-    headers.update({k.lower(): v for k, v in account.headers.items()})
+    headers.update({k.lower(): v for k, v in account.headers.items() if k.lower() not in ("cookie", "authorization")})
     return headers
-
-
-def _cookie(token: str, cookies: str) -> str:
-    # The configured token replaces any token= the pasted browser cookies carry.
-    kept = [c.strip() for c in cookies.split(";") if c.strip() and not c.strip().startswith("token=")]
-    return "; ".join([f"token={token}", *kept])
 
 
 def _timezone() -> str:
@@ -66,11 +67,17 @@ def _timezone() -> str:
 class QwenClient:
     """One upstream account: its session, headers and calls."""
 
-    def __init__(self, account: AccountSettings, base_url: str, version: str, timeouts: Timeouts) -> None:
+    def __init__(self, account: AccountSettings, base_url: str, version: str, timeouts: Timeouts, *,
+                 upstream: UpstreamSettings | None = None, store: Store | None = None, replica: str = "local") -> None:
         self.account_id = account.id
         self.base_url = base_url.rstrip("/")
         self._timeouts = timeouts
         self._headers = account_headers(account, self.base_url, version)
+        upstream = upstream or UpstreamSettings()
+        self._auth_url = upstream.auth_url.rstrip("/")
+        self.auth = Credentials(account, self.base_url, self._auth_url, upstream, store, replica)
+        self.privacy = Privacy(self.auth, account.keep_settings)
+        self._proxy = account.proxy or None
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
         self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
@@ -80,7 +87,8 @@ class QwenClient:
         if self._session is None:  # created lazily: it must be born inside the running loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
-                cookie_jar=aiohttp.DummyCookieJar(),  # the cookie header is ours to send
+                cookie_jar=self.auth.jar,  # the account's own, as a browser keeps it
+                proxy=self._proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=self._timeouts.connect, sock_read=self._timeouts.idle
                 ),
@@ -88,17 +96,55 @@ class QwenClient:
         return self._session
 
     async def close(self) -> None:
+        if self.auth.jar.changed:
+            await self.auth.save()  # the cookies the upstream set since the last save
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _request_headers(self, accept: str) -> dict[str, str]:
+    def _request_headers(self, accept: str, referer: str | None = None) -> dict[str, str]:
         headers = dict(self._headers)
         headers["accept"] = accept
         headers["content-type"] = "application/json"
         headers["x-request-id"] = str(uuid.uuid4())
         headers["timezone"] = _timezone()
+        if referer is not None:
+            headers["referer"] = referer
         return headers
+
+    async def _authorized(self, accept: str, referer: str | None = None) -> tuple[dict[str, str], str]:
+        """Headers with a fresh access token (refreshed first if due), and that token."""
+        token = await self.auth.fresh_token(self.refresh_call)
+        headers = self._request_headers(accept, referer)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return headers, token
+
+    def _token_cookie(self, token: str) -> dict[str, Any] | None:
+        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win.
+        morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
+        return {cookies.TOKEN: morsel} if morsel is not None else None
+
+    async def refresh_call(self, refresh_token: str) -> Refreshed:
+        """`GET <auth host>/api/v2/auths/refresh` with the refresh token cookie (§2)."""
+        headers = self._request_headers("application/json")
+        headers.update({"x-request-origin": self.base_url, "sec-fetch-site": "same-site"})
+        morsel = cookies.raw_morsel(cookies.REFRESH_TOKEN, refresh_token)
+        try:
+            async with asyncio.timeout(min(self._timeouts.first_event, REFRESH_TIMEOUT)):
+                async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers,
+                                            cookies={cookies.REFRESH_TOKEN: morsel} if morsel else None) as response:
+                    raw = await response.read()
+                    return parse_refresh(raw, _actual_status(response),
+                                         cookie_expiry(response.cookies.get(cookies.REFRESH_TOKEN)))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise AuthUnreachable(type(exc).__name__) from None
+
+    async def check(self) -> bool:
+        """The start-up probe (§2): a fresh token, then `GET /api/v1/auths/` judged by its body."""
+        user = await self.get_json("/api/v1/auths/")
+        await self.privacy.ensure(self.post_json)
+        return isinstance(user, dict) and bool(user.get("id"))
 
     async def get_json(self, path: str) -> Any:
         """GET a JSON document (models, task status), raising for error envelopes."""
@@ -107,16 +153,29 @@ class QwenClient:
     async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         return await self._json("POST", path, body)
 
-    async def _json(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
-        return decode_json(*await self.fetch(method, path, body))
+    async def _json(self, method: str, path: str, body: Mapping[str, Any] | None, referer: str | None = None) -> Any:
+        return decode_json(*await self.fetch(method, path, body, referer))
 
-    async def fetch(self, method: str, path: str, body: Mapping[str, Any] | None) -> tuple[bytes, int]:
-        """The raw body and the actual status of one call, for callers that judge the body themselves."""
+    async def fetch(self, method: str, path: str, body: Mapping[str, Any] | None,
+                    referer: str | None = None) -> tuple[bytes, int]:
+        """The raw body and the actual status of one call, for callers that judge the body themselves.
+
+        An expired-token answer (either shape, §10) refreshes the token once and repeats the call.
+        """
         data = orjson.dumps(body) if body is not None else None
+        for retry in (False, True):
+            headers, token = await self._authorized("application/json", referer)
+            raw, status = await self._send(method, path, data, headers, token)
+            if retry or not _token_refused(raw, status) or not await self.auth.recover(self.refresh_call, token):
+                return raw, status
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+                    token: str) -> tuple[bytes, int]:
         try:
             async with asyncio.timeout(self._timeouts.first_event):
                 async with self.session.request(
-                    method, self.base_url + path, data=data, headers=self._request_headers("*/*")
+                    method, self.base_url + path, data=data, headers=headers, cookies=self._token_cookie(token)
                 ) as response:
                     return await response.read(), _actual_status(response)
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -125,6 +184,7 @@ class QwenClient:
             raise UpstreamTransport(f"cannot reach Qwen: {type(exc).__name__}") from None
 
     async def create_chat(self, model: str, chat_type: str) -> str:
+        await self.privacy.ensure(self.post_json)  # an account's first use: memory and tools off (§3.9)
         body = {
             "title": "New Chat",
             "models": [model],
@@ -133,7 +193,7 @@ class QwenClient:
             "timestamp": int(time.time() * 1000),
             "project_id": "",
         }
-        reply = await self.post_json("/api/v2/chats/new", body)
+        reply = await self._json("POST", "/api/v2/chats/new", body, self.base_url + "/c/new-chat")
         chat_id = (reply.get("data") or {}).get("id") if isinstance(reply, dict) else None
         if not chat_id:
             raise UpstreamContract("Qwen created a chat but returned no chat id")
@@ -152,13 +212,15 @@ class QwenClient:
 
     async def open_download(self, url: str) -> Download:
         """GET a file the upstream serves (a rendered mp4), for the caller to stream and close."""
-        headers = self._request_headers("*/*")
+        headers, token = await self._authorized("*/*")
         del headers["content-type"]
-        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
-            del headers["authorization"], headers["cookie"]  # the account's token stays with Qwen's own host
+        own_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
+        if not own_host:
+            headers.pop("authorization", None)  # the account's token stays with Qwen's own host
         try:
             async with asyncio.timeout(self._timeouts.first_event):
-                return Download(await self.session.get(url, headers=headers))
+                return Download(await self.session.get(url, headers=headers,
+                                                       cookies=self._token_cookie(token) if own_host else None))
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout("Qwen's file host did not answer in time") from None
         except aiohttp.ClientError as exc:
@@ -170,11 +232,25 @@ class QwenClient:
         Raises an UpstreamError for a failure before or during the stream. Closing
         the generator early closes the upstream connection.
         """
+        data = orjson.dumps(payload)
+        for retry in (False, True):
+            headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
+            started = False
+            try:
+                async with contextlib.aclosing(self._stream_once(chat_id, data, headers, token)) as events:
+                    async for event in events:  # aclosing: a client that leaves closes the upstream at once
+                        started = True
+                        yield event
+                return
+            except UpstreamUnauthorized:
+                # An expired token is refused before any event: refresh once, ask again on this account.
+                if started or retry or not await self.auth.recover(self.refresh_call, token):
+                    raise
+
+    async def _stream_once(self, chat_id: str, data: bytes, headers: dict[str, str], token: str) -> AsyncIterator[Event]:
         url = f"{self.base_url}/api/v2/chat/completions?chat_id={chat_id}"
         try:
-            async with self.session.post(
-                url, data=orjson.dumps(payload), headers=self._request_headers("text/event-stream")
-            ) as response:
+            async with self.session.post(url, data=data, headers=headers, cookies=self._token_cookie(token)) as response:
                 async for event in _events(response):
                     yield event
         except UpstreamError:
@@ -288,6 +364,14 @@ def _actual_status(response: aiohttp.ClientResponse) -> int:
 
 
 WAF_MARKERS = (b"aliyun_waf", b"<!doctypehtml>", b"captcha", b"punish", b"x5sec", b"Verification")
+
+
+def _token_refused(raw: bytes, status: int) -> bool:
+    """Either expired-token shape of §10: HTTP 401, or an envelope the catalogue reads as unauthorized."""
+    if status == 401:
+        return True
+    obj = _loads(raw) if raw.lstrip()[:1] == b"{" else None
+    return isinstance(obj, dict) and isinstance(error_from_body(obj, status), UpstreamUnauthorized)
 
 
 def _looks_like_waf(raw: bytes) -> bool:

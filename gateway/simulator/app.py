@@ -6,9 +6,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import chat_routes, completions, control, file_routes, info_routes, tasks
+from . import auth_host, chat_routes, completions, control, file_routes, info_routes, tasks
 from .options import SimOptions
 from .recorder import Recorder
+from .set_cookies import SetCookies
 from .state import SimState
 from .streams import quiet_simulated_drops
 
@@ -29,6 +30,9 @@ def _routes() -> list[Route]:
         Route("/api/v2/task/status/{task_id}", tasks.status_v2, methods=["GET"]),
         Route("/api/v1/files/getstsToken", file_routes.sts_token, methods=["POST"]),
         Route("/api/v2/files/getstsToken", file_routes.sts_token, methods=["POST"]),
+        # the auth host (§2; its own host in production, this one in tests) and settings (§3.9)
+        Route("/api/v2/auths/refresh", auth_host.refresh, methods=["GET", "POST"]),
+        Route("/api/v2/users/user/settings/update", auth_host.update_settings, methods=["POST"]),
         # the stand-ins for Alibaba OSS and the CDN
         Route("/oss/{file_path:path}", file_routes.oss_put, methods=["PUT"]),
         Route("/files/{path:path}", file_routes.serve_file, methods=["GET", "HEAD"]),
@@ -40,6 +44,8 @@ def _routes() -> list[Route]:
         Route("/__sim/options", control.options, methods=["GET", "POST"]),
         Route("/__sim/requests", control.requests, methods=["GET"]),
         Route("/__sim/streams", control.streams, methods=["GET"]),
+        Route("/__sim/signin", auth_host.signin, methods=["POST"]),
+        Route("/__sim/auth", auth_host.report, methods=["GET"]),
     ]
 
 
@@ -47,6 +53,6 @@ def build_simulator(options: SimOptions | None = None) -> Starlette:
     """A fresh simulator; `app.state.sim` is its `SimState`."""
     sim = SimState(options or SimOptions())
     quiet_simulated_drops()
-    app = Starlette(routes=_routes(), middleware=[Middleware(Recorder, sim=sim)])
+    app = Starlette(routes=_routes(), middleware=[Middleware(Recorder, sim=sim), Middleware(SetCookies, sim=sim)])
     app.state.sim = sim
     return app

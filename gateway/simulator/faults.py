@@ -19,10 +19,10 @@ from starlette.responses import Response
 from . import envelopes
 from .waf import waf_page
 
-ENDPOINTS = ("completions", "chats_new", "task_status", "sts")
+ENDPOINTS = ("completions", "chats_new", "task_status", "sts", "refresh")  # refresh: queued per refresh token
 IMMEDIATE = frozenset({
     "ratelimited", "unauthorized", "waf", "rgv587", "bad_request", "validation", "http_5xx", "internal_error",
-    "not_found",
+    "not_found", "expired",
 })
 IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall"})
 TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id"})
@@ -86,6 +86,9 @@ def immediate_reply(fault: Fault, base_url: str, always_200: bool = False) -> Re
         return _gateway_error_page(fault.count("status", 502))
     if kind == "ratelimited":
         return _rate_limited(fault, always_200)
+    if kind == "expired":  # §10: an expired access token, HTTP 200 + code unauthorized, or status=401
+        body = envelopes.failure("unauthorized", "Token has expired, please log in again.")
+        return envelopes.json_response(body, status=401 if fault.count("status", 200) == 401 else 200)
     if kind == "unauthorized":
         return envelopes.unauthorized(str(fault.params.get("details", "Token has expired")), always_200)
     if kind == "bad_request":

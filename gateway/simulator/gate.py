@@ -66,11 +66,15 @@ async def admit(
     options = sim.options
     if write and options.require_bx_ua and not request.headers.get("bx-ua"):
         return waf_page(envelopes.request_id())
+    if write and request.headers.get("bx-v") and not request.headers.get("bx-ua"):
+        return envelopes.json_response(envelopes.rgv587(base_url(request)))  # a stale bx-v alone: punished (§1, C)
     token = bearer_token(request)
     if not token:
         return envelopes.unauthorized("Not authenticated", always_200)
     if options.valid_tokens is not None and token not in options.valid_tokens:
         return envelopes.unauthorized("Token has expired", always_200)
+    if sim.auth.expired(token):
+        return envelopes.json_response(sim.auth.expired_body(), status=401 if options.expired_shape == "401" else 200)
     if write and options.strict_headers:
         if cookie_token(request) != token:
             return envelopes.json_response(envelopes.rgv587(base_url(request)))

@@ -35,6 +35,10 @@ class SimOptions:
     task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
     nonstream_chat: bool = False  # Oct 2025: t2t `stream:false` answered with JSON
+    access_token_ttl: float = 900.0  # seconds an access token from the refresh endpoint lives (§2)
+    refresh_tokens: tuple[str, ...] = ()  # refresh tokens a browser sign-in gave out before start
+    rotate_refresh: bool = True  # a refresh spends its refresh token and returns a new one
+    expired_shape: str = "200"  # an expired access token: "200" (code unauthorized) or "401" (§10)
 
     def __post_init__(self) -> None:
         if self.valid_tokens is not None and not isinstance(self.valid_tokens, frozenset):
@@ -42,6 +46,8 @@ class SimOptions:
         _check_choice("era", self.era, ERAS)
         _check_choice("sts_form", self.sts_form, STS_FORMS)
         _check_choice("sts_keys", self.sts_keys, STS_KEY_SETS)
+        _check_choice("expired_shape", self.expired_shape, ("200", "401"))
+        self.refresh_tokens = tuple(self.refresh_tokens)
         if self.speed < 0:
             raise ValueError("speed must be >= 0")
 
@@ -69,6 +75,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "task_status_v1_wrapped": (bool,),
     "task_status_v2": (bool,),
     "nonstream_chat": (bool,),
+    "access_token_ttl": (int, float),
+    "rotate_refresh": (bool,),
+    "expired_shape": (str,),
 }
 
 

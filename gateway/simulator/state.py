@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from .auth_book import AuthBook
 from .faults import Fault
 from .options import SimOptions
 
@@ -142,6 +143,7 @@ class SimState:
         self.streams: dict[str, StreamRecord] = {}
         self.stopped: set[str] = set()  # response ids the client asked to stop
         self.usage: Counter[tuple[str, str, str]] = Counter()
+        self.auth = AuthBook(self.options)  # refresh and access tokens given out, user settings
 
     # -- delays -----------------------------------------------------------
     def scaled(self, seconds: float) -> float:
@@ -197,7 +199,8 @@ class SimState:
 
     def owned_chat(self, chat_id: str, token: str) -> Chat | None:
         chat = self.chats.get(chat_id)
-        return chat if chat is not None and chat.owner == token else None
+        # By user, not token string: access tokens rotate every ~15 minutes (§2).
+        return chat if chat is not None and (chat.owner == token or uid_for(chat.owner) == uid_for(token)) else None
 
 
 def _wake(sleeper: asyncio.Future[bool], stop: bool) -> None:

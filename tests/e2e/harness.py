@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 
 from gateway.app import build_app
-from gateway.config import DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts, VideoSettings
+from gateway.config import DEFAULT_QWEN_AUTH_URL, DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts, VideoSettings
 from gateway.simulator import SimOptions, start_simulator
 from gateway.store import Store
 
@@ -120,6 +120,9 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
             gateway_settings = settings or default_settings()
             if gateway_settings.qwen_base_url == DEFAULT_QWEN_BASE_URL:
                 gateway_settings = replace(gateway_settings, qwen_base_url=simulator.url)
+            if gateway_settings.upstream.auth_url == DEFAULT_QWEN_AUTH_URL:  # the simulator is the auth host too
+                gateway_settings = replace(gateway_settings,
+                                           upstream=replace(gateway_settings.upstream, auth_url=simulator.url))
         else:
             gateway_settings = replace(settings or Settings(), accounts=(), simulate=True)
         gateway = await _start_gateway(gateway_settings, store)
