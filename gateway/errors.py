@@ -17,6 +17,7 @@
         ├── UpstreamContract          the protocol drifted (validation errors): no penalty
         │   └── UpstreamNoTaskId      a t2v reply without its task id
         ├── UpstreamChatNotFound      unknown chat or parent id
+        ├── UpstreamChatBusy          "The chat is in progress": wait, retry on the same account
         ├── UpstreamInvalidInput      the upstream refused the client's input: 400
         ├── UpstreamTransport         connection refused or reset
         └── UpstreamTimeout           504: connect, first event or idle timeout
@@ -157,6 +158,11 @@ class UpstreamNoTaskId(UpstreamContract):
 class UpstreamChatNotFound(UpstreamError):
     account_penalty = None
     retry_elsewhere = False
+
+
+class UpstreamChatBusy(UpstreamError):
+    account_penalty = None
+    retry_elsewhere = False  # the chat belongs to this account: only it may try again
 
 
 class UpstreamInvalidInput(UpstreamError):

@@ -2,6 +2,7 @@ import pytest
 
 from gateway.errors import (
     UpstreamBlocked,
+    UpstreamChatBusy,
     UpstreamChatNotFound,
     UpstreamContract,
     UpstreamInvalidInput,
@@ -50,6 +51,10 @@ def test_delta_keeps_usage_and_extra():
         ({"success": False, "data": {"code": "CHAT_NOT_FOUND", "details": "Chat not found"}}, 200, UpstreamChatNotFound),
         ({"success": False, "data": {"code": "Bad_Request",
                                      "details": "Invalid input chat parent_id x is not exist."}}, 200, UpstreamChatNotFound),
+        ({"success": False, "data": {"code": "PARENT_NOT_FOUND", "details": "no parent"}}, 200, UpstreamChatNotFound),
+        ({"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress"}}, 200, UpstreamChatBusy),
+        ({"success": False, "data": {"code": "Bad_Request",
+                                     "details": "Invalid input too many messages"}}, 200, UpstreamContract),
         ({"success": False, "data": {"code": "internal_error", "details": "Internal Error"}}, 400, UpstreamTransient),
         ({"error": "Internal error!"}, 200, UpstreamTransient),
         ({"error": {"code": "invalid_input", "details": "bad"}}, 200, UpstreamInvalidInput),

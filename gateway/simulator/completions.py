@@ -43,7 +43,13 @@ async def create_completion(request: Request) -> Response:
     if spec is None:
         return envelopes.bad_request("Model not found")
     if turn.parent_id is not None and turn.parent_id not in chat.messages and turn.parent_id not in chat.detached_ids:
+        if sim.options.parent_error == "PARENT_NOT_FOUND":
+            return envelopes.json_response(envelopes.failure("PARENT_NOT_FOUND", "Parent message not found"))
         return envelopes.bad_request(f"Invalid input chat parent_id {turn.parent_id} is not exist.")
+    if len(body["messages"]) > 1:  # Sep 2026: no longer an empty reply (R #54) but a refusal (S)
+        return envelopes.bad_request("Invalid input too many messages")
+    if any(r.chat_id == chat.id and r.status == "running" for r in sim.streams.values()):
+        return envelopes.bad_request(envelopes.CHAT_IN_PROGRESS)
     fault = admission.fault
     if fault is None:
         fault = marker_fault(turn.text)

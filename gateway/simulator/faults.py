@@ -22,9 +22,10 @@ from .waf import waf_page
 ENDPOINTS = ("completions", "chats_new", "task_status", "sts")
 IMMEDIATE = frozenset({
     "ratelimited", "unauthorized", "waf", "rgv587", "bad_request", "validation", "http_5xx", "internal_error",
-    "not_found",
+    "not_found", "chat_in_progress",
 })
-IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall"})
+IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall", "dual_answer", "finish_reason",
+                       "unknown_phase", "status_error", "empty_stream"})
 TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id"})
 KINDS = IMMEDIATE | IN_STREAM | TASK | {"slow_first_byte"}
 # A fault with no `on` targets completions, except the one that only makes sense on a poll.
@@ -93,6 +94,8 @@ def immediate_reply(fault: Fault, base_url: str, always_200: bool = False) -> Re
         return envelopes.bad_request(details)
     if kind == "validation":
         return envelopes.validation_error(str(fault.params.get("details", "Field 'chat_id': Field required")))
+    if kind == "chat_in_progress":
+        return envelopes.json_response(envelopes.failure("Bad_Request", envelopes.CHAT_IN_PROGRESS))
     if kind == "internal_error":
         return envelopes.json_response(envelopes.failure("internal_error", "Internal Error"), actual=400)
     if kind == "not_found":

@@ -35,6 +35,8 @@ class SimOptions:
     task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
     nonstream_chat: bool = False  # Oct 2025: t2t `stream:false` answered with JSON
+    framing: str = "blank"  # SSE frames: "blank" line after each, "none" (0.3.11), "crlf"
+    parent_error: str = "PARENT_NOT_FOUND"  # unknown parent: Sep 2026 code, or "is_not_exist" (2025)
 
     def __post_init__(self) -> None:
         if self.valid_tokens is not None and not isinstance(self.valid_tokens, frozenset):
@@ -42,6 +44,8 @@ class SimOptions:
         _check_choice("era", self.era, ERAS)
         _check_choice("sts_form", self.sts_form, STS_FORMS)
         _check_choice("sts_keys", self.sts_keys, STS_KEY_SETS)
+        _check_choice("framing", self.framing, ("blank", "none", "crlf"))
+        _check_choice("parent_error", self.parent_error, ("PARENT_NOT_FOUND", "is_not_exist"))
         if self.speed < 0:
             raise ValueError("speed must be >= 0")
 
@@ -69,6 +73,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "task_status_v1_wrapped": (bool,),
     "task_status_v2": (bool,),
     "nonstream_chat": (bool,),
+    "framing": (str,),
+    "parent_error": (str,),
 }
 
 
