@@ -60,7 +60,21 @@ class MediaSettings:
     fetch_timeout: float = 30.0  # seconds for one such download, redirects included
     allow_private_fetch: bool = False  # let client image URLs reach loopback/private hosts (tests, dev)
     upload_cache_seconds: float = 240.0  # reuse an upload while its ~300 s signed URL is still valid
-    sts_keys: str = "new"  # getstsToken keys: "new" file_name/file_size/file_type, "old" filename/...
+    sts_keys: str = "auto"  # getstsToken keys: "old" filename/filesize/filetype, "new" file_name/...; "auto" learns
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    """How a chat request's conversation travels upstream (§6, §7a)."""
+
+    chain: bool = True  # continue the upstream chat of a known conversation, sending only the new turns
+    chain_ttl: float = 86400.0  # seconds a conversation's upstream chat is remembered
+    busy_retries: int = 2  # "The chat is in progress": tries again on the same account, before any output
+    busy_delay: tuple[float, float] = (2.0, 4.0)  # seconds, uniform, before each of those
+    context_file_chars: int = 100_000  # a prompt longer than this moves its older history into a file
+    inline_tail_chars: int = 50_000  # the newest turns kept inline with such a file
+    context_part_chars: int = 500_000  # one context file at most; more go as _2.txt, _3.txt…
+    empty_retry_chars: int = 30_000  # an empty stream on a prompt this long is retried with the file forced
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class Settings:
     cooldowns: Cooldowns = Cooldowns()
     video: VideoSettings = VideoSettings()
     media: MediaSettings = MediaSettings()
+    conversation: ConversationSettings = ConversationSettings()
     max_attempts: int = 3
     max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
@@ -99,12 +114,12 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
-             "timeouts", "cooldowns", "video", "media", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
+             "timeouts", "cooldowns", "video", "media", "conversation", "max_attempts", "max_body_bytes", "models_ttl", "state_url",
              "log_level"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "api_keys"}
+    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "conversation", "api_keys"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
     values["api_keys"] = tuple(str(k) for k in raw.get("api_keys") or ())
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
@@ -112,6 +127,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     values["cooldowns"] = _section(Cooldowns, raw.get("cooldowns"), "cooldowns")
     values["video"] = _section(VideoSettings, raw.get("video"), "video")
     values["media"] = _section(MediaSettings, raw.get("media"), "media")
+    values["conversation"] = _conversation(raw.get("conversation"))
     try:
         settings = Settings(**values)
     except TypeError as exc:
@@ -129,6 +145,22 @@ def _section(cls: type, raw: Any, name: str) -> Any:
         return cls(**raw)
     except TypeError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def _conversation(raw: Any) -> ConversationSettings:
+    if isinstance(raw, dict) and isinstance(raw.get("busy_delay"), list):
+        raw = {**raw, "busy_delay": tuple(raw["busy_delay"])}
+    conversation: ConversationSettings = _section(ConversationSettings, raw, "conversation")
+    if not isinstance(conversation.chain, bool):
+        raise ConfigError("conversation.chain: must be true or false")
+    for name in ("context_file_chars", "inline_tail_chars", "context_part_chars", "empty_retry_chars"):
+        value = getattr(conversation, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"conversation.{name}: must be a whole number of characters >= 1")
+    delay = conversation.busy_delay
+    if len(delay) != 2 or not all(isinstance(d, int | float) and 0 <= d for d in delay) or delay[0] > delay[1]:
+        raise ConfigError("conversation.busy_delay: must be [low, high] seconds, 0 <= low <= high")
+    return conversation
 
 
 def _account(index: int, raw: Any) -> AccountSettings:
@@ -217,5 +249,5 @@ def _check_media(media: MediaSettings) -> None:
             raise ConfigError(f"media.{name}: must be a number of seconds >= 0")
     if not isinstance(media.allow_private_fetch, bool):
         raise ConfigError("media.allow_private_fetch: must be true or false")
-    if media.sts_keys not in ("new", "old"):
-        raise ConfigError("media.sts_keys: must be new or old")
+    if media.sts_keys not in ("auto", "new", "old"):
+        raise ConfigError("media.sts_keys: must be auto, new or old")

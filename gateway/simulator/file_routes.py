@@ -31,7 +31,9 @@ def _file_info(body: object, accepted: str) -> tuple[str, str] | None:
     for key_set in ("new", "old") if accepted == "any" else (accepted,):
         name_key, size_key, type_key = _KEY_SETS[key_set]
         name, size, kind = body.get(name_key), body.get(size_key), body.get(type_key)
-        if isinstance(name, str) and name and isinstance(size, int) and isinstance(kind, str) and kind:
+        # `filesize` is a string from the web UI (captured Aug 2026), a number from R
+        sized = (isinstance(size, int) and not isinstance(size, bool)) or (isinstance(size, str) and size.isdigit())
+        if isinstance(name, str) and name and sized and isinstance(kind, str) and kind:
             return name, kind
     return None
 

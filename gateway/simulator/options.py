@@ -30,7 +30,7 @@ class SimOptions:
     video_render_seconds: float = 2.0
     daily_video_limit: int = 3
     sts_form: str = "wrapped"
-    sts_keys: str = "new"
+    sts_keys: str = "old"  # "old" filename/filesize/filetype as every client sends; "new" file_name/…
     task_status_v1_wrapped: bool = False
     task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
