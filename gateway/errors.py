@@ -13,7 +13,9 @@
         ├── UpstreamRateLimited       account daily limit: cool down `hours`
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
         ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
+        │   └── UpstreamOversizeBlocked  RGV587 for an oversized prompt: 503, no penalty (§7a)
         ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
+        │   └── UpstreamEmptyStream   a stream that ended with no answer (long prompts, §7a)
         ├── UpstreamContract          the protocol drifted (validation errors): no penalty
         │   └── UpstreamNoTaskId      a t2v reply without its task id
         ├── UpstreamChatNotFound      unknown chat or parent id
@@ -137,7 +139,19 @@ class UpstreamBlocked(UpstreamError):
     account_penalty = "blocked"
 
 
+class UpstreamOversizeBlocked(UpstreamBlocked):
+    """The anti-bot answer to a prompt over the size threshold: the prompt's doing, not the account's."""
+
+    status = 503
+    account_penalty = None
+    retry_elsewhere = False
+
+
 class UpstreamTransient(UpstreamError):
+    pass
+
+
+class UpstreamEmptyStream(UpstreamTransient):
     pass
 
 

@@ -98,6 +98,8 @@ def _stream(
         unusable = True  # image input to a text-only model
     if turn.chat_type == "image_edit" and not images:
         unusable = True  # nothing to edit
+    if spec.must_think and not turn.thinking_enabled:
+        unusable = True  # §9: a think_skip model refuses thinking off
     user, answer = store_turn(chat, turn, spec.id)
     plan = StreamPlan(
         chat_id=chat.id, user_message_id=user.id, response_id=answer.id, token=token, answer=answer,

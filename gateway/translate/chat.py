@@ -150,14 +150,20 @@ def hosted_images(message: dict[str, Any]) -> list[str]:
 
 def fold_messages(messages: list[dict[str, Any]]) -> str:
     """One text for the one upstream user message. A lone user message is sent as it is."""
+    return "\n\n".join(fold_lines(messages))
+
+
+def fold_lines(messages: list[dict[str, Any]], earlier: list[dict[str, Any]] | None = None) -> list[str]:
+    """Each message as its `role: text` line of the folded conversation; `earlier` messages
+    (already upstream) name the tool calls that results in `messages` answer."""
     if len(messages) == 1 and messages[0].get("role") == "user":
-        return text_of(messages[0])
-    names = _call_names(messages)
+        return [text_of(messages[0])]
+    names = _call_names((earlier or []) + messages)
     lines = []
     for message in messages:
         role = "system" if message["role"] == "developer" else message["role"]
         lines.append(f"{role}: {render_message(message, names)}")
-    return "\n\n".join(lines)
+    return lines
 
 
 def render_message(message: dict[str, Any], call_names: dict[str, str]) -> str:
