@@ -28,7 +28,7 @@ from ..qwen.documents import document_entry, upload_document
 from ..qwen.events import Event
 from ..qwen.files import StsKeys, hosted_image_entry
 from ..translate.answer import AnswerShaper
-from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, fold_messages, hosted_images
+from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
 from ..translate.completion import AnswerTranslator, Piece
 from ..translate.context import plan_context
 from .answers import start_answer
@@ -105,40 +105,41 @@ class ChatCall:
         if correction is None and (chat.chat_id is not None or link is not None):
             chat_id, parent_id, start = (chat.chat_id, chat.parent_id, len(chat.messages) - 1) if link is None \
                 else (link.chat_id, link.parent_id, link.consumed)
-            new = "\n\n".join(fold_lines(chat.messages[start:], chat.messages[:start]))
-            latest = [image for ref, image in self.images if ref.message_index >= start]
             try:
-                return await self._open(client, chat_id, compose_prompt(self.instructions, new), parent_id,
-                                        translator, latest)
+                return await self._send(client, chat_id, parent_id, self.instructions, start, translator)
             except UpstreamChatNotFound as exc:
                 log.info("chat %s cannot be continued (%s); folding into a new chat", chat_id, exc.message)
                 if link is not None and self.chaining is not None:
                     await self.chaining.conversations.forget(link)
                     self.chaining.link = None
         extra = [correction] if correction else []
-        return await self._fold(client, self.instructions + extra, translator)
-
-    async def _fold(self, client: QwenClient, instructions: list[str],
-                    translator: AnswerTranslator | None) -> OpenAnswer:
-        images = [image for _, image in self.images]
         chat_id = await client.create_chat(self.model_id, self.chat_type)
-        prompt = compose_prompt(instructions, fold_messages(self.chat.messages))
+        return await self._send(client, chat_id, None, self.instructions + extra, 0, translator)
+
+    async def _send(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
+                    start: int, translator: AnswerTranslator | None) -> OpenAnswer:
+        """Send `messages[start:]` (all of them in a new chat), as a context file when too long (§7a)."""
+        messages, earlier = self.chat.messages[start:], self.chat.messages[:start]
+        images = [image for ref, image in self.images if ref.message_index >= start]
+        prompt = compose_prompt(instructions, "\n\n".join(fold_lines(messages, earlier)))
         if len(prompt) > self.conversation.context_file_chars:
-            return await self._with_context(client, chat_id, instructions, translator, images)
+            return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images)
         try:
-            return await self._open(client, chat_id, prompt, None, translator, images)
+            return await self._open(client, chat_id, prompt, parent_id, translator, images)
         except UpstreamEmptyStream:
             if len(prompt) < self.conversation.empty_retry_chars:
                 raise
             log.info("empty stream for a %d-character prompt; sending its history as a context file", len(prompt))
-        chat_id = await client.create_chat(self.model_id, self.chat_type)
-        return await self._with_context(client, chat_id, instructions, translator, images)
+        if parent_id is None:
+            chat_id = await client.create_chat(self.model_id, self.chat_type)
+        return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images)
 
-    async def _with_context(self, client: QwenClient, chat_id: str, instructions: list[str],
-                            translator: AnswerTranslator | None, images: list[Attachment]) -> OpenAnswer:
+    async def _with_context(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
+                            start: int, translator: AnswerTranslator | None, images: list[Attachment]) -> OpenAnswer:
         conversation = self.conversation
-        plan = plan_context(instructions, self.chat.messages, tail_chars=conversation.inline_tail_chars,
-                            part_chars=conversation.context_part_chars, stamp=int(time.time() * 1000))
+        plan = plan_context(instructions, self.chat.messages[start:], tail_chars=conversation.inline_tail_chars,
+                            part_chars=conversation.context_part_chars, stamp=int(time.time() * 1000),
+                            earlier=self.chat.messages[:start])
         entries = []
         for file in plan.files:  # in order: the model reads them as one history
             uploaded = await upload_document(client, file.text.encode(), file.name, "text/plain", self.documents.keys)
@@ -146,7 +147,7 @@ class ChatCall:
         log.info("prompt of %d characters: %d moved into %d context file(s)", len(plan.prompt) + plan.moved_chars,
                  plan.moved_chars, len(entries))
         try:
-            return await self._open(client, chat_id, plan.prompt, None, translator, images, entries)
+            return await self._open(client, chat_id, plan.prompt, parent_id, translator, images, entries)
         except UpstreamBlocked as exc:
             raise UpstreamOversizeBlocked(
                 "Qwen answered this very long conversation with its anti-bot reply even with the history in a "

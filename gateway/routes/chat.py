@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from ..accounts import AccountPool, Lease
 from ..attachments import image_refs, load_images
-from ..calls.chat import ROUNDS, Chaining, ChatCall, OpenAnswer
+from ..calls.chat import ROUNDS, Chaining, ChatCall, Documents, OpenAnswer
 from ..errors import GatewayError, InvalidRequest
 from ..limits import read_json
 from ..middleware import request_owner
@@ -60,7 +60,8 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
     if chaining is not None and chaining.link is not None:
         owner = chaining.link.account_id
     call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads,
-                    conversation=state.settings.conversation, chaining=chaining)
+                    conversation=state.settings.conversation, chaining=chaining,
+                    documents=Documents(keys=state.media.uploads.sts_keys))
     if not chat.stream:
         lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
         lease.release()

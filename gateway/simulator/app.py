@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import chat_routes, completions, control, file_routes, info_routes, tasks
+from . import chat_routes, completions, control, file_routes, info_routes, parse_routes, tasks
 from .options import SimOptions
 from .recorder import Recorder
 from .state import SimState
@@ -29,6 +29,8 @@ def _routes() -> list[Route]:
         Route("/api/v2/task/status/{task_id}", tasks.status_v2, methods=["GET"]),
         Route("/api/v1/files/getstsToken", file_routes.sts_token, methods=["POST"]),
         Route("/api/v2/files/getstsToken", file_routes.sts_token, methods=["POST"]),
+        Route("/api/v2/files/parse", parse_routes.parse, methods=["POST"]),
+        Route("/api/v2/files/parse/status", parse_routes.parse_status, methods=["POST"]),
         # the stand-ins for Alibaba OSS and the CDN
         Route("/oss/{file_path:path}", file_routes.oss_put, methods=["PUT"]),
         Route("/files/{path:path}", file_routes.serve_file, methods=["GET", "HEAD"]),

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from . import envelopes, media, script, tasks
 from .attachments import Attachment, attachments
 from .catalogue import ModelSpec, find_model
+from .documents import Documents, chars_before, read_documents
 from .faults import Fault
 from .gate import act_out, admit, base_url, read_json, sim_of
 from .state import Chat, SimState, StoredFile, fake_jwt, new_id, uid_for
@@ -39,6 +40,8 @@ async def create_completion(request: Request) -> Response:
     if chat is None:
         return envelopes.not_found("CHAT_NOT_FOUND", "Chat not found")
     turn = parse_turn(body, chat)
+    if len(turn.text) > sim.options.prompt_limit:  # §7a: the anti-bot stub, though the account is fine
+        return envelopes.json_response(envelopes.rgv587(base_url(request)))
     spec = find_model(turn.model_id)
     if spec is None:
         return envelopes.bad_request("Model not found")
@@ -67,9 +70,12 @@ async def create_completion(request: Request) -> Response:
     return _stream(request, sim, token, chat, spec, turn, fault)
 
 
-def _reply_text(chat: Chat, turn: Turn, found: list[Attachment]) -> str:
-    text = script.answer_for(turn.text, earlier_user_texts(chat, turn.parent_id))
-    return text + "".join(script.attachment_note(a.kind, a.stored.data) for a in found if a.stored is not None)
+def _reply_text(chat: Chat, turn: Turn, found: list[Attachment], documents: Documents | None = None) -> str:
+    documents = documents or Documents()
+    text = script.answer_for(turn.text, earlier_user_texts(chat, turn.parent_id), documents.texts,
+                             documents.earlier_chars)
+    return text + "".join(script.attachment_note(a.kind, a.stored.data) for a in found
+                          if a.stored is not None and a.url not in documents.context_urls)
 
 
 def _non_stream(sim: SimState, chat: Chat, spec: ModelSpec, turn: Turn, request: Request) -> Response:
@@ -94,7 +100,10 @@ def _stream(
 ) -> Response:
     found, unusable = attachments(sim, turn.message, request.url.netloc)
     images = [a for a in found if a.kind == "image" and a.stored is not None]
-    if found and not spec.vision and turn.chat_type not in _IMAGE_TYPES:
+    documents = read_documents(sim, turn.message, token, spec)
+    documents.earlier_chars = chars_before(sim, chat, turn.parent_id)
+    unusable = unusable or documents.unusable
+    if any(a.kind != "file" for a in found) and not spec.vision and turn.chat_type not in _IMAGE_TYPES:
         unusable = True  # image input to a text-only model
     if turn.chat_type == "image_edit" and not images:
         unusable = True  # nothing to edit
@@ -115,7 +124,7 @@ def _stream(
         plan.pieces = [url]
         answer.extra["output_image_hw"] = [list(plan.image_hw)]
     else:
-        plan.pieces = script.pieces(_reply_text(chat, turn, found))
+        plan.pieces = script.pieces(_reply_text(chat, turn, found, documents))
         if turn.chat_type == "search":
             plan.search_query = script.clean_text(turn.text)[:100]
     return sse_response(plan, sim)

@@ -19,17 +19,17 @@ from starlette.responses import Response
 from . import envelopes
 from .waf import waf_page
 
-ENDPOINTS = ("completions", "chats_new", "task_status", "sts")
+ENDPOINTS = ("completions", "chats_new", "task_status", "sts", "parse")
 IMMEDIATE = frozenset({
     "ratelimited", "unauthorized", "waf", "rgv587", "bad_request", "validation", "http_5xx", "internal_error",
     "not_found", "chat_in_progress",
 })
 IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall", "dual_answer", "finish_reason",
                        "unknown_phase", "status_error", "empty_stream"})
-TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id"})
+TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id", "parse_failed"})
 KINDS = IMMEDIATE | IN_STREAM | TASK | {"slow_first_byte"}
 # A fault with no `on` targets completions, except the one that only makes sense on a poll.
-_DEFAULT_ON = {"not_found": "task_status"}
+_DEFAULT_ON = {"not_found": "task_status", "parse_failed": "parse"}
 _RATE_LIMIT_FORMS = ("json", "sse", "http429")
 
 

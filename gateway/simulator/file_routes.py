@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from . import envelopes, media
 from .gate import admit, base_url, read_json, sim_of
-from .state import Grant, StoredFile, fake_jwt, new_id, uid_for
+from .state import Grant, StoredFile, Upload, fake_jwt, new_id, uid_for
 
 BUCKET = "qwen-webui-prod"
 REGION = "oss-ap-southeast-1"
@@ -57,6 +57,7 @@ async def sts_token(request: Request) -> Response:
         owner=admission.token,
     )
     sim.grants[grant.access_key_id] = grant
+    sim.uploads[file_id] = Upload(admission.token, grant.file_path)
     base = base_url(request)
     reply = {
         "access_key_id": grant.access_key_id,

@@ -35,6 +35,8 @@ class SimOptions:
     task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
     nonstream_chat: bool = False  # Oct 2025: t2t `stream:false` answered with JSON
+    parse_polls: int = 1  # files/parse/status says "running" this many times, then "success"
+    prompt_limit: int = 118_000  # characters of a prompt past which the RGV587 stub answers (§7a)
     framing: str = "blank"  # SSE frames: "blank" line after each, "none" (0.3.11), "crlf"
     parent_error: str = "PARENT_NOT_FOUND"  # unknown parent: Sep 2026 code, or "is_not_exist" (2025)
 
@@ -74,6 +76,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "task_status_v2": (bool,),
     "nonstream_chat": (bool,),
     "framing": (str,),
+    "parse_polls": (int,),
+    "prompt_limit": (int,),
     "parent_error": (str,),
 }
 

@@ -36,10 +36,11 @@ def file_names(stamp: int, count: int) -> list[str]:
 
 
 def plan_context(instructions: list[str], messages: list[dict[str, Any]], *, tail_chars: int,
-                 part_chars: int, stamp: int) -> ContextPlan:
+                 part_chars: int, stamp: int, earlier: list[dict[str, Any]] | None = None) -> ContextPlan:
     """Split a folded conversation: the newest lines (≤ `tail_chars`, at least the last one)
-    inline, everything before them into files of at most `part_chars` each."""
-    lines = fold_lines(messages)
+    inline, everything before them into files of at most `part_chars` each. `earlier`
+    messages are upstream already (a continued chat) and only name tool calls."""
+    lines = fold_lines(messages, earlier)
     keep = 1
     size = len(lines[-1])
     while keep < len(lines) and size + len(lines[-keep - 1]) + 2 <= tail_chars:
