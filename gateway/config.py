@@ -50,6 +50,7 @@ class VideoSettings:
     typical_render: float = 200.0  # seconds, for the progress estimate
     job_ttl: float = 86400.0  # a job, and its video URL, is forgotten after this
     status_api: str = "auto"  # "auto": v2 task status, v1 where v2 is missing; or "v2" / "v1"
+    detail_interval: float = 1.2  # between the 5 chat-detail reads for a task id the reply lacked (§5)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ def _check(settings: Settings) -> None:
 
 
 def _check_video(video: VideoSettings) -> None:
-    for name in ("poll_interval", "timeout", "typical_render", "job_ttl"):
+    for name in ("poll_interval", "timeout", "typical_render", "job_ttl", "detail_interval"):
         value = getattr(video, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"video.{name}: must be a number of seconds > 0")

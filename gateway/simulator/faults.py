@@ -25,7 +25,7 @@ IMMEDIATE = frozenset({
     "not_found", "chat_in_progress",
 })
 IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall", "dual_answer", "finish_reason",
-                       "unknown_phase", "status_error", "empty_stream"})
+                       "unknown_phase", "status_error", "empty_stream", "no_image_url"})
 TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id", "parse_failed"})
 KINDS = IMMEDIATE | IN_STREAM | TASK | {"slow_first_byte"}
 # A fault with no `on` targets completions, except the one that only makes sense on a poll.

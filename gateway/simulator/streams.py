@@ -133,6 +133,9 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
         if options.keepalive_every and sent % options.keepalive_every == 0:
             yield _keepalive(plan)
     cut_at = _cut_point(fault, len(plan.pieces))
+    if _kind(fault) == "no_image_url" and plan.kind == "image_gen":
+        plan.answer.content, cut_at = "\n".join(plan.pieces), None  # only the chat detail holds the URLs
+        plan.pieces = []
     output = 0
     for index, piece in enumerate(plan.pieces[:cut_at]):
         if plan.response_id in sim.stopped:

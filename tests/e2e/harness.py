@@ -22,7 +22,7 @@ from gateway.store import Store
 
 TOKENS = ("token-alpha", "token-bravo")
 FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
-FAST_VIDEO = VideoSettings(poll_interval=0.05, timeout=10, typical_render=1, job_ttl=600)
+FAST_VIDEO = VideoSettings(poll_interval=0.05, timeout=10, typical_render=1, job_ttl=600, detail_interval=0.01)
 
 
 class Stack:
