@@ -22,6 +22,7 @@ from ..attachments import Attachment, ImageRef, UploadCache, upload_images
 from ..catalog import ResolvedModel
 from ..config import ConversationSettings
 from ..conversations import ConversationMap, Link
+from ..documents import DocumentFile
 from ..errors import UpstreamBlocked, UpstreamChatNotFound, UpstreamEmptyStream, UpstreamOversizeBlocked
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
@@ -70,7 +71,7 @@ class Chaining:
 class Documents:
     """Documents the request attaches, uploaded and parsed on the answering account."""
 
-    files: list[tuple[bytes, str, str]] = field(default_factory=list)  # (data, name, content type)
+    files: list[DocumentFile] = field(default_factory=list)
     keys: StsKeys | str = "old"
 
 
@@ -125,7 +126,7 @@ class ChatCall:
         if len(prompt) > self.conversation.context_file_chars:
             return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images)
         try:
-            return await self._open(client, chat_id, prompt, parent_id, translator, images)
+            return await self._open(client, chat_id, prompt, parent_id, translator, images, start=start)
         except UpstreamEmptyStream:
             if len(prompt) < self.conversation.empty_retry_chars:
                 raise
@@ -147,20 +148,24 @@ class ChatCall:
         log.info("prompt of %d characters: %d moved into %d context file(s)", len(plan.prompt) + plan.moved_chars,
                  plan.moved_chars, len(entries))
         try:
-            return await self._open(client, chat_id, plan.prompt, parent_id, translator, images, entries)
+            return await self._open(client, chat_id, plan.prompt, parent_id, translator, images, start=start,
+                                    context_files=entries)
         except UpstreamBlocked as exc:
             raise UpstreamOversizeBlocked(
                 "Qwen answered this very long conversation with its anti-bot reply even with the history in a "
                 f"context file; the account is not to blame ({exc.message})") from None
 
     async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None,
-                    translator: AnswerTranslator | None, images: list[Attachment],
+                    translator: AnswerTranslator | None, images: list[Attachment], *, start: int = 0,
                     context_files: list[dict[str, Any]] | None = None) -> OpenAnswer:
         # Uploads are per account (STS credentials), so they happen inside the attempt.
         files = await upload_images(client, images, self._uploads) if images and self._uploads else []
         files += [hosted_image_entry(url) for url in hosted_images(self.chat.messages[-1])]
-        for data, name, content_type in self.documents.files:
-            files.append(document_entry(await upload_document(client, data, name, content_type, self.documents.keys)))
+        for document in self.documents.files:  # the documents of the turns sent now
+            if document.message_index >= start:
+                uploaded = await upload_document(client, document.data, document.name, document.content_type,
+                                                 self.documents.keys)
+                files.append(document_entry(uploaded))
         files += context_files or []
         payload = completion_payload(
             chat_id=chat_id, model=self.model_id, content=content, parent_id=parent_id, files=files,

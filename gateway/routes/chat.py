@@ -16,6 +16,7 @@ from starlette.routing import Route
 from ..accounts import AccountPool, Lease
 from ..attachments import image_refs, load_images
 from ..calls.chat import ROUNDS, Chaining, ChatCall, Documents, OpenAnswer
+from ..documents import document_parts, load_documents
 from ..errors import GatewayError, InvalidRequest
 from ..limits import read_json
 from ..middleware import request_owner
@@ -56,12 +57,16 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
     if (refs or hosted_images(chat.messages[-1])) and not model.info.vision:
         raise InvalidRequest(f"The model '{model.info.id}' cannot read images; use a vision model.", param="model")
     images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
+    if document_parts(chat.messages) and not model.info.document:
+        raise InvalidRequest(f"The model '{model.info.id}' cannot read documents; use a model with the "
+                             "document capability (see GET /v1/models).", param="model", code="model_not_supported")
+    documents = await load_documents(request, chat.messages)
     chaining = await _chaining(request, chat, model.info.id)
     if chaining is not None and chaining.link is not None:
         owner = chaining.link.account_id
     call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads,
                     conversation=state.settings.conversation, chaining=chaining,
-                    documents=Documents(keys=state.media.uploads.sts_keys))
+                    documents=Documents(documents, keys=state.media.uploads.sts_keys))
     if not chat.stream:
         lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
         lease.release()

@@ -125,8 +125,17 @@ def _check_message(index: int, message: Any) -> None:
             raise InvalidRequest(f"{part_where}.text must be a string.", param=f"{part_where}.text")
         if part["type"] == "image" and not isinstance(part.get("image"), str):
             raise InvalidRequest(f"{part_where}.image must be the URL of an uploaded image.", param=f"{part_where}.image")
-        if part["type"] not in {"text", "image_url", "image", "input_text", "refusal"}:
+        if part["type"] == "file":
+            _check_file_part(part, part_where)
+        if part["type"] not in {"text", "image_url", "image", "input_text", "refusal", "file"}:
             raise InvalidRequest(f"{part_where}: content parts of type '{part['type']}' are not supported.", param=part_where)
+
+
+def _check_file_part(part: dict[str, Any], where: str) -> None:
+    file = part.get("file")
+    if not isinstance(file, dict) or not (isinstance(file.get("file_data"), str) or isinstance(file.get("file_id"), str)):
+        raise InvalidRequest(f"{where}.file must be an object with 'file_data' and 'filename', or a 'file_id'.",
+                             param=f"{where}.file")
 
 
 def text_of(message: dict[str, Any]) -> str:
