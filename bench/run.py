@@ -34,7 +34,7 @@ class Options:
     concurrency: tuple[int, ...]
     time_cap: float  # seconds, per scenario and concurrency
     keep_logs: Path | None
-    conversations: int = 5  # long conversations timed at turn 40, per chaining setting
+    conversations: int = 20  # long conversations timed at turn 40, per chaining setting
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--time-cap", type=float, help="hard cap in seconds per run (default 120, --quick 30)")
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
     parser.add_argument("--conversations", type=int,
-                        help="40-turn conversations timed per chaining setting (default 5, --quick 2; 0 skips)")
+                        help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -55,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if requests < 1 or not levels or min(levels) < 1:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
-    conversations = args.conversations if args.conversations is not None else (2 if args.quick else 5)
+    conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
     return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations))
 
 
@@ -109,22 +109,24 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                     results.append(await _measure(servers, scenario, session, options, concurrency))
         finally:
             await asyncio.gather(*(session.close() for session in sessions))
-        if options.conversations:
-            notes.append(await _conversations(servers, options))
-        return results, notes
+    if options.conversations:
+        notes.append(await _conversations(options))
+    return results, notes
 
 
-async def _conversations(chained: Stack, options: Options) -> str:
-    """Turn 40 of long conversations on the running gateway (chaining on, the default) and on
-    a second one configured with `conversation.chain: false`."""
+async def _conversations(options: Options) -> str:
+    """Turn 40 of long conversations on two fresh gateways (and simulators): the default
+    (chaining on) and one configured with `conversation.chain: false`."""
     print("  conversation: 40 turns, chaining on and off", file=sys.stderr, flush=True)
+    results = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-        on = await turn_40(session, chained.gateway.url, chained.simulator.url, "on", options.conversations)
-        with stack(None, "conversation:\n  chain: false\n") as folding:
-            await wait_ready(folding.simulator, "/api/models")
-            await wait_ready(folding.gateway, "/health")
-            off = await turn_40(session, folding.gateway.url, folding.simulator.url, "off", options.conversations)
-    return "\n" + render_turns([on, off])
+        for label, config in (("on", ""), ("off", "conversation:\n  chain: false\n")):
+            with stack(None, config) as servers:
+                await wait_ready(servers.simulator, "/api/models")
+                await wait_ready(servers.gateway, "/health")
+                results.append(await turn_40(session, servers.gateway.url, servers.simulator.url, label,
+                                             options.conversations))
+    return "\n" + render_turns(results)
 
 
 def _runner(main: Coroutine[Any, Any, T]) -> T:

@@ -51,7 +51,8 @@ async def create_completion(request: Request) -> Response:
         return envelopes.bad_request(f"Invalid input chat parent_id {turn.parent_id} is not exist.")
     if len(body["messages"]) > 1:  # Sep 2026: no longer an empty reply (R #54) but a refusal (S)
         return envelopes.bad_request("Invalid input too many messages")
-    if any(r.chat_id == chat.id and r.status == "running" for r in sim.streams.values()):
+    running = sim.chat_streams.get(chat.id)
+    if running is not None and running.status == "running":
         return envelopes.bad_request(envelopes.CHAT_IN_PROGRESS)
     fault = admission.fault
     if fault is None:

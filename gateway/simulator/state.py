@@ -151,6 +151,7 @@ class SimState:
         # Bounded: the gateway's no-account mode keeps a simulator up for days.
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.streams: dict[str, StreamRecord] = {}
+        self.chat_streams: dict[str, StreamRecord] = {}  # the latest stream of each chat ("in progress", §6)
         self.stopped: set[str] = set()  # response ids the client asked to stop
         self.usage: Counter[tuple[str, str, str]] = Counter()
 

@@ -86,6 +86,7 @@ def sse_response(plan: StreamPlan, sim: SimState) -> StreamingResponse:
 async def _events(plan: StreamPlan, sim: SimState) -> AsyncIterator[bytes]:
     record = StreamRecord(plan.response_id, plan.chat_id, plan.token)
     sim.streams[plan.response_id] = record
+    sim.chat_streams[plan.chat_id] = record
     framing = sim.options.framing
     try:
         async for chunk in _script(plan, sim, record):
