@@ -13,6 +13,7 @@
         ├── UpstreamRateLimited       account daily limit: cool down `hours`
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
         ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
+        │   ├── UpstreamCaptcha       the RGV587 JSON stub (also Qwen's answer to an oversized prompt)
         │   └── UpstreamOversizeBlocked  RGV587 for an oversized prompt: 503, no penalty (§7a)
         ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
         │   └── UpstreamEmptyStream   a stream that ended with no answer (long prompts, §7a)
@@ -137,6 +138,10 @@ class UpstreamUnauthorized(UpstreamError):
 class UpstreamBlocked(UpstreamError):
     code = "upstream_blocked"
     account_penalty = "blocked"
+
+
+class UpstreamCaptcha(UpstreamBlocked):
+    """The RGV587 stub: a bot mark, unless the prompt was long enough to be the cause (§7a)."""
 
 
 class UpstreamOversizeBlocked(UpstreamBlocked):

@@ -2,6 +2,7 @@ import pytest
 
 from gateway.errors import (
     UpstreamBlocked,
+    UpstreamCaptcha,
     UpstreamChatBusy,
     UpstreamChatNotFound,
     UpstreamContract,
@@ -44,7 +45,7 @@ def test_delta_keeps_usage_and_extra():
         ({"success": False, "data": {"code": "RateLimited", "details": "limit", "num": 10}}, 200, UpstreamRateLimited),
         ({"success": False, "data": {"code": "RateLimited", "details": "401 Unauthorized"}}, 200, UpstreamUnauthorized),
         ({"success": False, "data": {"code": "Unauthorized", "details": "Token has expired"}}, 200, UpstreamUnauthorized),
-        ({"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::busy"], "data": {"url": "x"}}, 200, UpstreamBlocked),
+        ({"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::busy"], "data": {"url": "x"}}, 200, UpstreamCaptcha),
         ({"success": False, "data": {"code": "Bad_Request", "details": "Internal error..."}}, 200, UpstreamTransient),
         ({"success": False, "code": "Bad_Request", "details": "missing version"}, 200, UpstreamContract),
         ({"detail": "Field 'chat_id': Field required", "code": "RequestValidationError"}, 400, UpstreamContract),

@@ -23,7 +23,13 @@ from ..catalog import ResolvedModel
 from ..config import ConversationSettings
 from ..conversations import ConversationMap, Link
 from ..documents import DocumentFile
-from ..errors import UpstreamBlocked, UpstreamChatNotFound, UpstreamEmptyStream, UpstreamOversizeBlocked
+from ..errors import (
+    UpstreamBlocked,
+    UpstreamCaptcha,
+    UpstreamChatNotFound,
+    UpstreamEmptyStream,
+    UpstreamOversizeBlocked,
+)
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.events import Event
@@ -124,19 +130,27 @@ class ChatCall:
         images = [image for ref, image in self.images if ref.message_index >= start]
         prompt = compose_prompt(instructions, "\n\n".join(fold_lines(messages, earlier)))
         if len(prompt) > self.conversation.context_file_chars:
-            return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images)
+            return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images,
+                                            oversized=True)
         try:
             return await self._open(client, chat_id, prompt, parent_id, translator, images, start=start)
-        except UpstreamEmptyStream:
+        except (UpstreamEmptyStream, UpstreamCaptcha) as exc:
+            # §7a/§10: Qwen's size limit floats (R saw the stub at 92,160 bytes); for a long prompt
+            # these mean "too long", so the same account tries once more with the file forced.
             if len(prompt) < self.conversation.empty_retry_chars:
                 raise
-            log.info("empty stream for a %d-character prompt; sending its history as a context file", len(prompt))
+            log.info("%s for a %d-character prompt; sending its history as a context file",
+                     type(exc).__name__, len(prompt))
         if parent_id is None:
             chat_id = await client.create_chat(self.model_id, self.chat_type)
-        return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images)
+        return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images,
+                                        oversized=False)
 
     async def _with_context(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
-                            start: int, translator: AnswerTranslator | None, images: list[Attachment]) -> OpenAnswer:
+                            start: int, translator: AnswerTranslator | None, images: list[Attachment], *,
+                            oversized: bool) -> OpenAnswer:
+        """`oversized`: the prompt was over the threshold, so an anti-bot answer is not the account's fault;
+        else (a forced file after an anti-bot answer or an empty stream) only one now is a block."""
         conversation = self.conversation
         plan = plan_context(instructions, self.chat.messages[start:], tail_chars=conversation.inline_tail_chars,
                             part_chars=conversation.context_part_chars, stamp=int(time.time() * 1000),
@@ -151,6 +165,8 @@ class ChatCall:
             return await self._open(client, chat_id, plan.prompt, parent_id, translator, images, start=start,
                                     context_files=entries)
         except UpstreamBlocked as exc:
+            if not oversized:
+                raise
             raise UpstreamOversizeBlocked(
                 "Qwen answered this very long conversation with its anti-bot reply even with the history in a "
                 f"context file; the account is not to blame ({exc.message})") from None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
-    UpstreamBlocked,
+    UpstreamCaptcha,
     UpstreamChatBusy,
     UpstreamChatNotFound,
     UpstreamContract,
@@ -100,7 +100,7 @@ def error_from_body(obj: Any, actual_status: int = 200) -> UpstreamError | None:
         return _from_status(actual_status, "unexpected upstream body")
     ret = obj.get("ret")
     if isinstance(ret, list) and any("RGV587" in str(r) or "FAIL_SYS" in str(r) for r in ret):
-        return UpstreamBlocked("Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers")
+        return UpstreamCaptcha("Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers")
     if "error" in obj and "choices" not in obj:
         return _in_stream_error(obj["error"])
     data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
