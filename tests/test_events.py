@@ -1,7 +1,6 @@
 import pytest
 
 from gateway.errors import (
-    UpstreamBlocked,
     UpstreamCaptcha,
     UpstreamChatBusy,
     UpstreamChatNotFound,
