@@ -69,7 +69,7 @@ class ConversationSettings:
     """How a chat request's conversation travels upstream (§6, §7a)."""
 
     chain: bool = True  # continue the upstream chat of a known conversation, sending only the new turns
-    chain_ttl: float = 86400.0  # seconds a conversation's upstream chat is remembered
+    chain_ttl: float = 3600.0  # seconds a conversation's upstream chat is remembered (y13sint: 1 h)
     busy_retries: int = 2  # "The chat is in progress": tries again on the same account, before any output
     busy_delay: tuple[float, float] = (2.0, 4.0)  # seconds, uniform, before each of those
     context_file_chars: int = 100_000  # a prompt longer than this moves its older history into a file

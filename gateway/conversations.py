@@ -21,10 +21,11 @@ from typing import Any
 import orjson
 
 from .config import ConversationSettings
-from .store import Store
+from .store import MemoryStore, Store
 from .translate.chat import text_of
 
 NAMESPACE = "conversations"
+SWEEP_EVERY = 10_000  # remembered answers between sweeps of a MemoryStore's expired links
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ConversationMap:
     def __init__(self, store: Store, settings: ConversationSettings) -> None:
         self._store = store
         self._settings = settings
+        self._puts = 0
 
     @property
     def enabled(self) -> bool:
@@ -103,6 +105,11 @@ class ConversationMap:
         record = {"account_id": account_id, "chat_id": chat_id, "parent_id": parent_id}
         await self._store.put(NAMESPACE, self._key(owner, model, instructions, digest), record,
                               self._settings.chain_ttl)
+        self._puts += 1
+        if self._puts % SWEEP_EVERY == 0 and isinstance(self._store, MemoryStore):
+            # Every answer leaves a link and most are never read again: the memory store drops
+            # expired records only when a namespace is listed (persistent backends expire them).
+            await self._store.list(NAMESPACE)
 
     async def forget(self, link: Link) -> None:
         await self._store.delete(NAMESPACE, link.key)

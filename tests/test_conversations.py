@@ -35,3 +35,20 @@ async def test_find_what_was_remembered_for_the_same_owner_model_and_instruction
     off = ConversationMap(MemoryStore(), ConversationSettings(chain=False))
     await off.remember("owner", "m", "", asked, answer, account_id="a", chat_id="c", parent_id="p")
     assert await off.find("owner", "m", "", follow) is None
+
+
+async def test_links_expire_and_a_memory_store_is_swept(monkeypatch):
+    import gateway.conversations as module
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    monkeypatch.setattr(module, "SWEEP_EVERY", 3)
+    conversations = ConversationMap(store, ConversationSettings(chain_ttl=60))
+    answer = {"role": "assistant", "content": "Hi", "tool_calls": []}
+    for i in range(2):
+        await conversations.remember("o", "m", "", [{"role": "user", "content": f"q{i}"}], answer,
+                                     account_id="a", chat_id="c", parent_id="p")
+    now[0] += 61
+    await conversations.remember("o", "m", "", [{"role": "user", "content": "q2"}], answer,
+                                 account_id="a", chat_id="c", parent_id="p")
+    assert len(store._spaces[module.NAMESPACE]) == 1  # the two expired links went with the sweep
