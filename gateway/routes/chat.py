@@ -4,7 +4,8 @@ and continuation of an upstream chat."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 from dataclasses import replace
 
 import anyio
@@ -17,9 +18,10 @@ from ..accounts import AccountPool, Lease
 from ..attachments import image_refs, load_images
 from ..calls.chat import ROUNDS, Chaining, ChatCall, Documents, OpenAnswer
 from ..documents import document_parts, load_documents
-from ..errors import GatewayError, InvalidRequest
+from ..errors import GatewayError, InvalidRequest, NoAccountAvailable, UpstreamError
 from ..limits import read_json
 from ..middleware import request_owner
+from ..qwen.client import QwenClient
 from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest, hosted_images, parse_chat_request
 from ..translate.completion import DONE, AnswerTranslator, error_event
@@ -28,6 +30,7 @@ from .common import CutOnShutdown, cancel_on_disconnect, json_response
 __all__ = ["ROUTES", "ChatCall", "OpenAnswer", "answer_chat", "create_chat_completion"]
 
 log = logging.getLogger("gateway.chat")
+T = TypeVar("T")
 
 
 async def create_chat_completion(request: Request) -> Response:
@@ -56,10 +59,10 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
     refs = image_refs(chat.messages)
     if (refs or hosted_images(chat.messages[-1])) and not model.info.vision:
         raise InvalidRequest(f"The model '{model.info.id}' cannot read images; use a vision model.", param="model")
-    images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
     if document_parts(chat.messages) and not model.info.document:
         raise InvalidRequest(f"The model '{model.info.id}' cannot read documents; use a model with the "
                              "document capability (see GET /v1/models).", param="model", code="model_not_supported")
+    images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
     documents = await load_documents(request, chat.messages)
     chaining = await _chaining(request, chat, model.info.id)
     if chaining is not None and chaining.link is not None:
@@ -68,12 +71,12 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
                     conversation=state.settings.conversation, chaining=chaining,
                     documents=Documents(documents, keys=state.media.uploads.sts_keys))
     if not chat.stream:
-        lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
+        lease = await cancel_on_disconnect(request, _acquire(pool, call.complete, owner, chaining))
         lease.release()
         request.state.account = lease.account_id
         pool.remember_chat(lease.value["chat_id"], lease.account_id)
         return json_response(extra(lease.value) if extra else lease.value)
-    opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, pool.acquire(call.open, pinned=owner))
+    opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, _acquire(pool, call.open, owner, chaining))
     request.state.account = opened.account_id
     pool.remember_chat(opened.value.translator.chat_id, opened.account_id)
     grace = state.settings.timeouts.shutdown_grace
@@ -115,6 +118,21 @@ async def _stream(call: ChatCall, lease: Lease[OpenAnswer], usage: bool, cut: Cu
     if failure is not None:
         yield error_event(failure)
     yield DONE
+
+
+async def _acquire(pool: AccountPool, attempt: Callable[[QwenClient], Awaitable[T]], owner: str | None,
+                   chaining: Chaining | None) -> Lease[T]:
+    """The pool's attempt; a chained conversation whose account fails folds on any account instead
+    of failing (a client's own chat_id stays pinned: only its account knows that chat)."""
+    try:
+        return await pool.acquire(attempt, pinned=owner)
+    except (UpstreamError, NoAccountAvailable) as exc:
+        if chaining is None or chaining.link is None or not getattr(exc, "retry_elsewhere", True):
+            raise
+        log.info("the account of chat %s failed (%s); folding on another account", chaining.link.chat_id,
+                 exc.message)
+        chaining.link = None
+        return await pool.acquire(attempt)
 
 
 async def _chaining(request: Request, chat: ChatRequest, model_id: str) -> Chaining | None:

@@ -98,3 +98,16 @@ def test_chaining_off_folds_every_turn():
     with live_stack(default_settings(conversation=ConversationSettings(chain=False))) as stack:
         first, second = two_turns(stack)
         assert second["chat_id"] != first["chat_id"] and prompt_of(second).startswith("user: Hello")
+
+
+def test_a_chained_conversation_whose_account_fails_folds_on_another(stack):
+    client = client_for(stack)
+    first = [{"role": "user", "content": "Hello"}]
+    answer = client.chat.completions.create(model="qwen3-max", messages=first).choices[0].message.content
+    owner = stack.upstream_requests("/api/v2/chat/completions")[0]["token"]
+    stack.fault(owner, {"kind": "http_5xx"})
+    messages = [*first, {"role": "assistant", "content": answer}, {"role": "user", "content": "And then?"}]
+    assert client.chat.completions.create(model="qwen3-max", messages=messages).choices[0].message.content \
+        == "You said: user: Hello\n\nassistant: You said: Hello\n\nuser: And then?"
+    tokens = [r["token"] for r in stack.upstream_requests("/api/v2/chat/completions")]
+    assert tokens[1] == owner and tokens[2] != owner
