@@ -61,6 +61,8 @@ class MediaSettings:
     fetch_timeout: float = 30.0  # seconds for one such download, redirects included
     allow_private_fetch: bool = False  # let client image URLs reach loopback/private hosts (tests, dev)
     upload_cache_seconds: float = 240.0  # reuse an upload while its ~300 s signed URL is still valid
+    parse_poll: float = 1.0  # seconds between files/parse/status polls of a document (§3.8)
+    parse_wait: float = 15.0  # then the document is sent anyway: parsing ends server-side
     sts_keys: str = "auto"  # getstsToken keys: "old" filename/filesize/filetype, "new" file_name/...; "auto" learns
 
 
@@ -244,7 +246,7 @@ def _check_media(media: MediaSettings) -> None:
         value = getattr(media, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"media.{name}: must be a whole number of bytes >= 1")
-    for name in ("fetch_timeout", "upload_cache_seconds"):
+    for name in ("fetch_timeout", "upload_cache_seconds", "parse_poll", "parse_wait"):
         value = getattr(media, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"media.{name}: must be a number of seconds >= 0")

@@ -33,7 +33,7 @@ from ..errors import (
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.events import Event
-from ..qwen.files import StsKeys, hosted_image_entry
+from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
 from ..translate.answer import AnswerShaper
 from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
 from ..translate.completion import AnswerTranslator, Piece
@@ -79,6 +79,12 @@ class Documents:
 
     files: list[DocumentFile] = field(default_factory=list)
     keys: StsKeys | str = "old"
+    parse_poll: float = 1.0  # seconds between parse-status polls
+    parse_wait: float = 15.0
+
+    async def upload(self, client: QwenClient, data: bytes, name: str, content_type: str) -> UploadedFile:
+        return await upload_document(client, data, name, content_type, self.keys, poll=self.parse_poll,
+                                     wait=self.parse_wait)
 
 
 class ChatCall:
@@ -157,7 +163,7 @@ class ChatCall:
                             earlier=self.chat.messages[:start])
         entries = []
         for file in plan.files:  # in order: the model reads them as one history
-            uploaded = await upload_document(client, file.text.encode(), file.name, "text/plain", self.documents.keys)
+            uploaded = await self.documents.upload(client, file.text.encode(), file.name, "text/plain")
             entries.append(document_entry(uploaded, context_file=True))
         log.info("prompt of %d characters: %d moved into %d context file(s)", len(plan.prompt) + plan.moved_chars,
                  plan.moved_chars, len(entries))
@@ -179,8 +185,8 @@ class ChatCall:
         files += [hosted_image_entry(url) for url in hosted_images(self.chat.messages[-1])]
         for document in self.documents.files:  # the documents of the turns sent now
             if document.message_index >= start:
-                uploaded = await upload_document(client, document.data, document.name, document.content_type,
-                                                 self.documents.keys)
+                uploaded = await self.documents.upload(client, document.data, document.name,
+                                                       document.content_type)
                 files.append(document_entry(uploaded))
         files += context_files or []
         payload = completion_payload(

@@ -69,7 +69,8 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
         owner = chaining.link.account_id
     call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads,
                     conversation=state.settings.conversation, chaining=chaining,
-                    documents=Documents(documents, keys=state.media.uploads.sts_keys))
+                    documents=Documents(documents, state.media.uploads.sts_keys, state.settings.media.parse_poll,
+                                        state.settings.media.parse_wait))
     if not chat.stream:
         lease = await cancel_on_disconnect(request, _acquire(pool, call.complete, owner, chaining))
         lease.release()
