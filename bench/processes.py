@@ -104,7 +104,7 @@ async def wait_ready(server: Server, path: str, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def stack(keep_logs: Path | None = None) -> Iterator[Stack]:
+def stack(keep_logs: Path | None = None, gateway_config: str = "") -> Iterator[Stack]:
     """Start the simulator (no delays) and the gateway in front of it; stop both on exit.
 
     The servers are started but not yet known to be ready: await `wait_ready` on each.
@@ -113,7 +113,7 @@ def stack(keep_logs: Path | None = None) -> Iterator[Stack]:
         logs = keep_logs or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="qwen-bench-")))
         logs.mkdir(parents=True, exist_ok=True)
         config = logs / "gateway.yaml"
-        config.write_text("# empty on purpose: the benchmark configures the gateway through the environment\n")
+        config.write_text(gateway_config or "# empty on purpose: the benchmark configures the gateway through the environment\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
         sim_port, gateway_port = free_port(), free_port()
         simulator = _spawn("simulator", ["-m", "gateway.simulator", "--host", HOST, "--port", str(sim_port),

@@ -18,6 +18,8 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 import aiohttp
 
+from bench.conversation import render as render_turns
+from bench.conversation import turn_40
 from bench.load import Result, drive, warm_up
 from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
@@ -32,6 +34,7 @@ class Options:
     concurrency: tuple[int, ...]
     time_cap: float  # seconds, per scenario and concurrency
     keep_logs: Path | None
+    conversations: int = 20  # long conversations timed at turn 40, per chaining setting
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -41,6 +44,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 50 requests, 30 s cap")
     parser.add_argument("--time-cap", type=float, help="hard cap in seconds per run (default 120, --quick 30)")
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
+    parser.add_argument("--conversations", type=int,
+                        help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -50,7 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if requests < 1 or not levels or min(levels) < 1:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
-    return Options(requests, levels, time_cap, args.keep_logs)
+    conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
+    return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations))
 
 
 def _cpu_now(servers: Stack) -> dict[str, float]:
@@ -103,7 +109,24 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                     results.append(await _measure(servers, scenario, session, options, concurrency))
         finally:
             await asyncio.gather(*(session.close() for session in sessions))
-        return results, notes
+    if options.conversations:
+        notes.append(await _conversations(options))
+    return results, notes
+
+
+async def _conversations(options: Options) -> str:
+    """Turn 40 of long conversations on two fresh gateways (and simulators): the default
+    (chaining on) and one configured with `conversation.chain: false`."""
+    print("  conversation: 40 turns, chaining on and off", file=sys.stderr, flush=True)
+    results = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+        for label, config in (("on", ""), ("off", "conversation:\n  chain: false\n")):
+            with stack(None, config) as servers:
+                await wait_ready(servers.simulator, "/api/models")
+                await wait_ready(servers.gateway, "/health")
+                results.append(await turn_40(session, servers.gateway.url, servers.simulator.url, label,
+                                             options.conversations))
+    return "\n" + render_turns(results)
 
 
 def _runner(main: Coroutine[Any, Any, T]) -> T:

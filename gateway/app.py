@@ -27,6 +27,7 @@ from .limits import BodyBudget
 from .qwen.client import QwenClient
 from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
+from .conversations import ConversationMap
 from .store import Store, open_store
 from .upkeep import Upkeep
 
@@ -58,6 +59,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.simulated = simulator is not None
         app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
+        app.state.conversations = ConversationMap(state_store, effective.conversation)  # chaining (§6)
         app.state.jobs = JobManager(state_store, pool, effective.video)
         await app.state.jobs.start()  # resumes polling unfinished video jobs
         upkeep = Upkeep(pool, effective.upstream)

@@ -30,7 +30,7 @@ from .config import MediaSettings
 from .errors import InvalidRequest, PayloadTooLarge
 from .fetcher import ImageFetcher
 from .qwen.client import QwenClient
-from .qwen.files import UploadedFile, file_entry, upload
+from .qwen.files import StsKeys, UploadedFile, file_entry, upload
 
 T = TypeVar("T")
 MAX_CACHED_UPLOADS = 4096
@@ -147,10 +147,10 @@ async def _off_loop(size: int, work: Callable[..., T], *args: Any) -> T:
 class UploadCache:
     """Uploads by (account id, sha256 of the bytes), kept while their signed URL is valid."""
 
-    def __init__(self, ttl: float, sts_keys: str = "new", *, clock: Callable[[], float] = time.time,
+    def __init__(self, ttl: float, sts_keys: str = "auto", *, clock: Callable[[], float] = time.time,
                  max_entries: int = MAX_CACHED_UPLOADS) -> None:
         self.ttl = ttl
-        self.sts_keys = sts_keys  # how new uploads ask for credentials
+        self.sts_keys = StsKeys(sts_keys)  # how new uploads ask for credentials, learnt once
         self._clock = clock
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, str], tuple[UploadedFile, float]] = OrderedDict()

@@ -35,6 +35,8 @@ class ModelInfo:
     thinking: bool
     vision: bool
     chat_types: frozenset[str]
+    must_think: bool = False  # `think_skip.enable` false (qwen3.8): thinking off is refused (§9)
+    document: bool = False  # reads attached documents
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ def parse_models(body: Any) -> list[ModelInfo]:
                 thinking=thinking,
                 vision=bool(capabilities.get("vision")),
                 chat_types=frozenset(meta.get("chat_type") or ("t2t",)),
+                must_think=(meta.get("think_skip") or {}).get("enable") is False,
+                document=bool(capabilities.get("document")),
             )
         )
     return models

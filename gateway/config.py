@@ -64,6 +64,7 @@ class VideoSettings:
     typical_render: float = 200.0  # seconds, for the progress estimate
     job_ttl: float = 86400.0  # a job, and its video URL, is forgotten after this
     status_api: str = "auto"  # "auto": v2 task status, v1 where v2 is missing; or "v2" / "v1"
+    detail_interval: float = 1.2  # between the 5 chat-detail reads for a task id the reply lacked (§5)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,23 @@ class MediaSettings:
     fetch_timeout: float = 30.0  # seconds for one such download, redirects included
     allow_private_fetch: bool = False  # let client image URLs reach loopback/private hosts (tests, dev)
     upload_cache_seconds: float = 240.0  # reuse an upload while its ~300 s signed URL is still valid
-    sts_keys: str = "new"  # getstsToken keys: "new" file_name/file_size/file_type, "old" filename/...
+    parse_poll: float = 1.0  # seconds between files/parse/status polls of a document (§3.8)
+    parse_wait: float = 15.0  # then the document is sent anyway: parsing ends server-side
+    sts_keys: str = "auto"  # getstsToken keys: "old" filename/filesize/filetype, "new" file_name/...; "auto" learns
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    """How a chat request's conversation travels upstream (§6, §7a)."""
+
+    chain: bool = True  # continue the upstream chat of a known conversation, sending only the new turns
+    chain_ttl: float = 3600.0  # seconds a conversation's upstream chat is remembered (y13sint: 1 h)
+    busy_retries: int = 2  # "The chat is in progress": tries again on the same account, before any output
+    busy_delay: tuple[float, float] = (2.0, 4.0)  # seconds, uniform, before each of those
+    context_file_chars: int = 100_000  # a prompt longer than this moves its older history into a file
+    inline_tail_chars: int = 50_000  # the newest turns kept inline with such a file
+    context_part_chars: int = 500_000  # one context file at most; more go as _2.txt, _3.txt…
+    empty_retry_chars: int = 30_000  # an empty stream on a prompt this long is retried with the file forced
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ class Settings:
     video: VideoSettings = VideoSettings()
     media: MediaSettings = MediaSettings()
     limits: Limits = Limits()
+    conversation: ConversationSettings = ConversationSettings()
     max_attempts: int = 3
     max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
@@ -122,12 +140,13 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
-             "timeouts", "cooldowns", "video", "media", "limits", "max_attempts", "max_body_bytes", "models_ttl",
-             "state_url", "log_level", "upstream"}
+             "timeouts", "cooldowns", "video", "media", "limits", "conversation", "max_attempts", "max_body_bytes",
+             "models_ttl", "state_url", "log_level", "upstream"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "limits", "api_keys", "upstream"}
+    sections = {"accounts", "timeouts", "cooldowns", "video", "media", "limits", "conversation", "api_keys",
+                "upstream"}
     values: dict[str, Any] = {k: v for k, v in raw.items() if k not in sections}
     values["api_keys"] = _api_keys(raw.get("api_keys"))
     values["accounts"] = tuple(_account(i, a) for i, a in enumerate(raw.get("accounts") or (), 1))
@@ -137,6 +156,7 @@ def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     values["media"] = _section(MediaSettings, raw.get("media"), "media")
     values["limits"] = _section(Limits, raw.get("limits"), "limits")
     values["upstream"] = _section(UpstreamSettings, raw.get("upstream"), "upstream")
+    values["conversation"] = _conversation(raw.get("conversation"))
     try:
         settings = Settings(**values)
     except TypeError as exc:
@@ -166,6 +186,22 @@ def _api_keys(raw: Any) -> tuple[str, ...]:
         if not key:
             raise ConfigError(f"api_keys[{index}]: is blank; remove it, or give the key")
     return keys
+
+
+def _conversation(raw: Any) -> ConversationSettings:
+    if isinstance(raw, dict) and isinstance(raw.get("busy_delay"), list):
+        raw = {**raw, "busy_delay": tuple(raw["busy_delay"])}
+    conversation: ConversationSettings = _section(ConversationSettings, raw, "conversation")
+    if not isinstance(conversation.chain, bool):
+        raise ConfigError("conversation.chain: must be true or false")
+    for name in ("context_file_chars", "inline_tail_chars", "context_part_chars", "empty_retry_chars"):
+        value = getattr(conversation, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"conversation.{name}: must be a whole number of characters >= 1")
+    delay = conversation.busy_delay
+    if len(delay) != 2 or not all(isinstance(d, int | float) and 0 <= d for d in delay) or delay[0] > delay[1]:
+        raise ConfigError("conversation.busy_delay: must be [low, high] seconds, 0 <= low <= high")
+    return conversation
 
 
 def _account(index: int, raw: Any) -> AccountSettings:
@@ -264,7 +300,7 @@ def _check(settings: Settings) -> None:
 
 
 def _check_video(video: VideoSettings) -> None:
-    for name in ("poll_interval", "timeout", "typical_render", "job_ttl"):
+    for name in ("poll_interval", "timeout", "typical_render", "job_ttl", "detail_interval"):
         value = getattr(video, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"video.{name}: must be a number of seconds > 0")
@@ -287,11 +323,11 @@ def _check_media(media: MediaSettings) -> None:
         value = getattr(media, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"media.{name}: must be a whole number of bytes >= 1")
-    for name in ("fetch_timeout", "upload_cache_seconds"):
+    for name in ("fetch_timeout", "upload_cache_seconds", "parse_poll", "parse_wait"):
         value = getattr(media, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"media.{name}: must be a number of seconds >= 0")
     if not isinstance(media.allow_private_fetch, bool):
         raise ConfigError("media.allow_private_fetch: must be true or false")
-    if media.sts_keys not in ("new", "old"):
-        raise ConfigError("media.sts_keys: must be new or old")
+    if media.sts_keys not in ("auto", "new", "old"):
+        raise ConfigError("media.sts_keys: must be auto, new or old")

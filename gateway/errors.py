@@ -15,10 +15,14 @@
         ├── UpstreamUnauthorized      token expired or revoked: account invalid
         ├── UpstreamAuthUnavailable   the auth host cannot refresh a token now: rest `seconds`
         ├── UpstreamBlocked           WAF page or RGV587 captcha: short cool-down
+        │   ├── UpstreamCaptcha       the RGV587 JSON stub (also Qwen's answer to an oversized prompt)
+        │   └── UpstreamOversizeBlocked  RGV587 for an oversized prompt: 503, no penalty (§7a)
         ├── UpstreamTransient         Bad_Request "Internal error", 5xx, in-stream error
+        │   └── UpstreamEmptyStream   a stream that ended with no answer (long prompts, §7a)
         ├── UpstreamContract          the protocol drifted (validation errors): no penalty
         │   └── UpstreamNoTaskId      a t2v reply without its task id
         ├── UpstreamChatNotFound      unknown chat or parent id
+        ├── UpstreamChatBusy          "The chat is in progress": wait, retry on the same account
         ├── UpstreamInvalidInput      the upstream refused the client's input: 400
         ├── UpstreamTransport         connection refused or reset
         └── UpstreamTimeout           504: connect, first event or idle timeout
@@ -154,7 +158,23 @@ class UpstreamBlocked(UpstreamError):
     account_penalty = "blocked"
 
 
+class UpstreamCaptcha(UpstreamBlocked):
+    """The RGV587 stub: a bot mark, unless the prompt was long enough to be the cause (§7a)."""
+
+
+class UpstreamOversizeBlocked(UpstreamBlocked):
+    """The anti-bot answer to a prompt over the size threshold: the prompt's doing, not the account's."""
+
+    status = 503
+    account_penalty = None
+    retry_elsewhere = False
+
+
 class UpstreamTransient(UpstreamError):
+    pass
+
+
+class UpstreamEmptyStream(UpstreamTransient):
     pass
 
 
@@ -175,6 +195,11 @@ class UpstreamNoTaskId(UpstreamContract):
 class UpstreamChatNotFound(UpstreamError):
     account_penalty = None
     retry_elsewhere = False
+
+
+class UpstreamChatBusy(UpstreamError):
+    account_penalty = None
+    retry_elsewhere = False  # the chat belongs to this account: only it may try again
 
 
 class UpstreamInvalidInput(UpstreamError):

@@ -21,6 +21,7 @@ from .errors import NoAccountAvailable, NotFound, UpstreamContract, UpstreamErro
 from .qwen.client import Download, QwenClient
 from .store import Record, Store
 from .translate.chat import completion_payload
+from .qwen.detail import find_task_id, task_id_from_detail
 from .translate.videos import FINISHED, VideoRequest, after_status, failed, new_job, task_id_of, video_object
 
 log = logging.getLogger("gateway.jobs")
@@ -66,7 +67,9 @@ class JobManager:
             payload = completion_payload(chat_id=chat_id, model=model, content=request.prompt, chat_type="t2v",
                                          size=request.ratio, stream=False)
             reply = await client.post_json(f"/api/v2/chat/completions?chat_id={chat_id}", payload)
-            task_id = task_id_of(reply)
+            # §5: the usual place, else anywhere in the reply, else the chat detail (5 reads)
+            task_id = task_id_of(reply) or find_task_id(reply) or await task_id_from_detail(
+                client, chat_id, delay=self._settings.detail_interval)
             if task_id is None:
                 raise UpstreamNoTaskId("Qwen accepted the video request but returned no task id",
                                        chat_id=chat_id, reply=reply)

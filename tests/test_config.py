@@ -117,3 +117,16 @@ def test_limits_are_checked_and_named(tmp_path, yaml_text, message):
 def test_limits_default_to_a_256_mib_body_budget():
     limits = load_settings("config.yaml", {}).limits
     assert limits.body_budget_bytes == 256 * 1024 * 1024 and limits.head_timeout == 10
+
+
+def test_conversation_section(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("conversation: {chain: false, busy_delay: [0.5, 1], context_file_chars: 90000}\n")
+    conversation = load_settings(path, {}).conversation
+    assert (conversation.chain, conversation.busy_delay, conversation.context_file_chars) == (False, (0.5, 1), 90000)
+    assert load_settings("config.yaml", {}).conversation.chain is True
+    for bad, message in [("{chain: maybe}", "conversation.chain"), ("{busy_delay: [4, 2]}", "busy_delay"),
+                         ("{context_file_chars: 0}", "context_file_chars"), ("{chains: true}", "conversation")]:
+        path.write_text(f"conversation: {bad}\n")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(path, {})

@@ -1,7 +1,8 @@
 import pytest
 
 from gateway.errors import (
-    UpstreamBlocked,
+    UpstreamCaptcha,
+    UpstreamChatBusy,
     UpstreamChatNotFound,
     UpstreamContract,
     UpstreamInvalidInput,
@@ -43,13 +44,17 @@ def test_delta_keeps_usage_and_extra():
         ({"success": False, "data": {"code": "RateLimited", "details": "limit", "num": 10}}, 200, UpstreamRateLimited),
         ({"success": False, "data": {"code": "RateLimited", "details": "401 Unauthorized"}}, 200, UpstreamUnauthorized),
         ({"success": False, "data": {"code": "Unauthorized", "details": "Token has expired"}}, 200, UpstreamUnauthorized),
-        ({"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::busy"], "data": {"url": "x"}}, 200, UpstreamBlocked),
+        ({"ret": ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::busy"], "data": {"url": "x"}}, 200, UpstreamCaptcha),
         ({"success": False, "data": {"code": "Bad_Request", "details": "Internal error..."}}, 200, UpstreamTransient),
         ({"success": False, "code": "Bad_Request", "details": "missing version"}, 200, UpstreamContract),
         ({"detail": "Field 'chat_id': Field required", "code": "RequestValidationError"}, 400, UpstreamContract),
         ({"success": False, "data": {"code": "CHAT_NOT_FOUND", "details": "Chat not found"}}, 200, UpstreamChatNotFound),
         ({"success": False, "data": {"code": "Bad_Request",
                                      "details": "Invalid input chat parent_id x is not exist."}}, 200, UpstreamChatNotFound),
+        ({"success": False, "data": {"code": "PARENT_NOT_FOUND", "details": "no parent"}}, 200, UpstreamChatNotFound),
+        ({"success": False, "data": {"code": "Bad_Request", "details": "The chat is in progress"}}, 200, UpstreamChatBusy),
+        ({"success": False, "data": {"code": "Bad_Request",
+                                     "details": "Invalid input too many messages"}}, 200, UpstreamContract),
         ({"success": False, "data": {"code": "internal_error", "details": "Internal Error"}}, 400, UpstreamTransient),
         ({"error": "Internal error!"}, 200, UpstreamTransient),
         ({"error": {"code": "invalid_input", "details": "bad"}}, 200, UpstreamInvalidInput),
@@ -70,3 +75,34 @@ def test_rate_limit_hours_come_from_num_or_stay_unknown():
 
 def test_success_is_no_error():
     assert error_from_body({"success": True, "data": {"id": "x"}}) is None
+
+
+def test_answer_selector_keeps_response_index_0():
+    from gateway.qwen.events import AnswerSelector
+
+    selector = AnswerSelector()
+    r0 = ResponseCreated("c", "p", "r0", "0")
+    r1 = ResponseCreated("c", "p", "r1", "1")
+    assert selector.keep(r0) and not selector.keep(r1)
+    assert selector.keep(Delta("answer", "a", "typing", None, None, "r0"))
+    assert not selector.keep(Delta("answer", "b", "typing", None, None, "r1"))
+    assert selector.keep(Delta("answer", "c", "typing", None, None, None))  # no id: passes
+    first_seen = AnswerSelector()  # no response.created: the first id seen is kept
+    assert first_seen.keep(Delta("answer", "a", "typing", None, None, "x"))
+    assert not first_seen.keep(Delta("answer", "a", "typing", None, None, "y"))
+
+
+def test_finish_reasons_and_status_error_deltas():
+    def finished(reason, where="choice"):
+        choice = {"delta": {"status": "finished", "phase": "answer", "content": ""}}
+        if where == "choice":
+            choice["finish_reason"] = reason
+        else:
+            choice["delta"]["finish_reason"] = reason
+        return parse_event({"choices": [choice]})
+
+    assert finished("max_tokens").finish_reason == "length"
+    assert finished("content_filter", "delta").finish_reason == "content_filter"
+    assert finished("end_turn").finish_reason == "stop" and finished("weird").finish_reason is None
+    with pytest.raises(UpstreamTransient):
+        parse_event({"choices": [{"delta": {"status": "error", "phase": "answer", "content": ""}}]})

@@ -106,7 +106,7 @@ def test_oss_address_comes_from_the_sts_reply():
 
 @pytest.mark.parametrize(("mime", "kind"), [
     ("image/png", "image"), ("video/mp4", "video"), ("audio/mpeg", "audio"), ("application/pdf", "document"),
-    ("text/plain", "document"), ("application/zip", "file"),
+    ("text/plain", "file"), ("application/zip", "file"),
 ])
 def test_file_kind_from_mime(mime, kind):
     assert file_kind(mime) == kind
@@ -134,7 +134,7 @@ async def test_upload_signs_the_put_and_keeps_the_token_off_oss(fake):
     fake.replies["/api/v2/files/getstsToken"] = [(200, orjson.dumps(wrapped))]
     uploaded = await upload(fake.client, b"\x89PNGdata", "a.png", "image/png")
     sts_call, put_call = fake.seen
-    assert sts_call["body"] == {"file_name": "a.png", "file_size": 8, "file_type": "image"}
+    assert sts_call["body"] == {"filename": "a.png", "filesize": "8", "filetype": "image"}
     assert sts_call["headers"]["cookie"].startswith("token=jwt-secret-token")
     assert put_call["path"] == "/oss/uid/abc_a.png" and put_call["data"] == b"\x89PNGdata"
     put_headers = put_call["headers"]
@@ -151,7 +151,7 @@ async def test_old_key_set_and_v1_fallback_when_v2_is_missing(fake):
     await upload(fake.client, b"abc", "a.txt", "text/plain", keys="old")
     paths = [c["path"] for c in fake.seen]
     assert paths == ["/api/v2/files/getstsToken", "/api/v1/files/getstsToken", "/oss/uid/abc_a.png"]
-    assert fake.seen[1]["body"] == {"filename": "a.txt", "filesize": 3, "filetype": "document"}
+    assert fake.seen[1]["body"] == {"filename": "a.txt", "filesize": "3", "filetype": "file"}
 
 
 @pytest.mark.parametrize(("reply", "error"), [

@@ -17,7 +17,7 @@ from gateway.store import MemoryStore
 from gateway.translate.videos import FINISHED, parse_video_request
 
 TOKEN = "token-jobs"
-FAST = VideoSettings(poll_interval=0.01, timeout=5, typical_render=1, job_ttl=600)
+FAST = VideoSettings(poll_interval=0.01, timeout=5, typical_render=1, job_ttl=600, detail_interval=0.01)
 TIMEOUTS = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
 CAT = parse_video_request({"prompt": "a cat surfing", "size": "1280x720"})
 
@@ -231,15 +231,22 @@ class NoTaskClient:
     async def post_json(self, path, body):
         return {"success": True, "data": {"chat_id": "chat-1", "messages": [{"role": "assistant", "extra": {}}]}}
 
+    async def get_json(self, path):  # the chat detail (§3.7) lacks it too
+        self.detail_reads = getattr(self, "detail_reads", 0) + 1
+        return {"success": True, "data": {"chat": {"history": {"messages": {
+            "m1": {"id": "m1", "role": "assistant", "extra": {}}}}}}}
+
     async def close(self):
         pass
 
 
 async def test_a_reply_without_a_task_id_is_a_clear_upstream_error():
-    jobs = JobManager(MemoryStore(), AccountPool([(NoTaskClient(), 4)], Cooldowns()), FAST)
+    client = NoTaskClient()
+    jobs = JobManager(MemoryStore(), AccountPool([(client, 4)], Cooldowns()), FAST)
     with pytest.raises(UpstreamContract) as caught:
         await jobs.create(CAT, "qwen3.7-plus")
     assert caught.value.status == 502 and "no task id" in caught.value.message
+    assert client.detail_reads == 5
     assert await jobs.list() == []
 
 

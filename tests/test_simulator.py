@@ -247,14 +247,13 @@ async def test_unsupported_chat_type_for_model_is_refused(client: httpx.AsyncCli
     assert reply.json()["data"]["code"] == "Bad_Request"
 
 
-async def test_more_than_one_message_gives_an_empty_reply(client: httpx.AsyncClient) -> None:
+async def test_more_than_one_message_is_refused_as_too_many(client: httpx.AsyncClient) -> None:
     chat_id = await new_chat(client)
     body = body_for(chat_id, "second")
     body["messages"].insert(0, dict(body["messages"][0], content="first"))
-    events = parse_sse((await complete(client, body)).text)
-    assert "response.created" in events[0]
-    ds = deltas(events)
-    assert answer_text(events) == "" and ds[-1]["status"] == "finished"
+    reply = (await complete(client, body)).json()
+    assert reply["success"] is False and reply["data"] == {"code": "Bad_Request",
+                                                           "details": "Invalid input too many messages"}
 
 
 # -- the conversation tree -------------------------------------------------------------
@@ -284,7 +283,14 @@ async def test_a_fresh_chat_has_no_context(client: httpx.AsyncClient) -> None:
     assert answer_text(events) == "Earlier you said nothing."
 
 
-async def test_unknown_parent_is_not_exist(client: httpx.AsyncClient) -> None:
+async def test_unknown_parent_is_parent_not_found(client: httpx.AsyncClient) -> None:
+    chat_id = await new_chat(client)
+    reply = await complete(client, body_for(chat_id, "hi", parent_id="nope-123"))
+    assert reply.json()["success"] is False and reply.json()["data"]["code"] == "PARENT_NOT_FOUND"
+
+
+async def test_unknown_parent_is_not_exist_in_the_2025_form(client: httpx.AsyncClient) -> None:
+    await set_options(client, parent_error="is_not_exist")
     chat_id = await new_chat(client)
     reply = await complete(client, body_for(chat_id, "hi", parent_id="nope-123"))
     assert reply.json()["success"] is False
@@ -292,6 +298,7 @@ async def test_unknown_parent_is_not_exist(client: httpx.AsyncClient) -> None:
 
 
 async def test_parent_from_another_chat_is_not_exist(client: httpx.AsyncClient) -> None:
+    await set_options(client, parent_error="is_not_exist")
     first_chat = await new_chat(client)
     created = parse_sse((await complete(client, body_for(first_chat, "hi"))).text)[0]["response.created"]
     other_chat = await new_chat(client)

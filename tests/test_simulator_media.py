@@ -27,7 +27,7 @@ from gateway.simulator.testing import (
 )
 
 TOKEN = "token-media"
-STS_BODY = {"file_name": "a.png", "file_size": 9, "file_type": "image"}
+STS_BODY = {"filename": "a.png", "filesize": "9", "filetype": "image"}
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
@@ -43,7 +43,7 @@ def sts_data(reply: httpx.Response) -> dict[str, Any]:
 
 
 async def get_sts(client: httpx.AsyncClient, name: str = "a.png", size: int = len(PNG)) -> dict[str, Any]:
-    body = {"file_name": name, "file_size": size, "file_type": "image"}
+    body = {"filename": name, "filesize": str(size), "filetype": "image"}
     reply = await client.post("/api/v2/files/getstsToken", json=body)
     return sts_data(reply)
 
@@ -97,14 +97,17 @@ async def test_sts_flat_form(client: httpx.AsyncClient) -> None:
 async def test_sts_key_sets(client: httpx.AsyncClient) -> None:
     old = {"filename": "a.png", "filesize": 9, "filetype": "image"}
     new = {"file_name": "a.png", "file_size": 9, "file_type": "image"}
-    refused = (await client.post("/api/v2/files/getstsToken", json=old)).json()
+    assert "access_key_id" in sts_data(await client.post("/api/v1/files/getstsToken", json=old))
+    as_string = dict(old, filesize="9")  # as the web UI sends it
+    assert "access_key_id" in sts_data(await client.post("/api/v2/files/getstsToken", json=as_string))
+    refused = (await client.post("/api/v2/files/getstsToken", json=new)).json()
     assert refused == {"success": False, "request_id": refused["request_id"], "code": "Bad_Request",
                        "details": "Invalid file information!"}
+    await set_options(client, sts_keys="new")
     no_type = {k: v for k, v in new.items() if k != "file_type"}
     assert (await client.post("/api/v2/files/getstsToken", json=no_type)).json()["code"] == "Bad_Request"
-    await set_options(client, sts_keys="old")
-    assert "access_key_id" in sts_data(await client.post("/api/v1/files/getstsToken", json=old))
-    assert (await client.post("/api/v1/files/getstsToken", json=new)).json()["code"] == "Bad_Request"
+    assert "access_key_id" in sts_data(await client.post("/api/v2/files/getstsToken", json=new))
+    assert (await client.post("/api/v1/files/getstsToken", json=old)).json()["code"] == "Bad_Request"
     await set_options(client, sts_keys="any")
     for body in (old, new):
         assert "access_key_id" in sts_data(await client.post("/api/v2/files/getstsToken", json=body))

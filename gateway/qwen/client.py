@@ -25,7 +25,7 @@ from ..errors import (UpstreamBlocked, UpstreamContract, UpstreamError, Upstream
 from ..store import Store
 from . import cookies
 from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
-from .events import Delta, Event, error_from_body, parse_event, raise_for_error
+from .events import AnswerSelector, Delta, Event, error_from_body, parse_event, raise_for_error
 from .privacy import Privacy
 from .sse import SSEDecoder
 
@@ -320,10 +320,13 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         decode_json(first + rest, status)
         raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
     decoder = SSEDecoder()
+    selector = AnswerSelector()  # one answer of a two-answer stream (§4)
     pending = decoder.feed(first)
     while pending is not None:
         for data in pending:
             event = _parse(data)
+            if not selector.keep(event):
+                continue
             yield event
             if isinstance(event, Delta) and event.is_end:
                 await _drain(response)
@@ -332,10 +335,10 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         pending = decoder.feed(chunk) if chunk is not None else None
     for data in decoder.flush():
         event = _parse(data)
-        yield event
-        if isinstance(event, Delta) and event.is_end:
-            return
-    raise UpstreamTransport("Qwen closed the stream before the answer finished")
+        if selector.keep(event):
+            yield event
+    # A clean end of the body without `finished` is a normal end (§4): the reader
+    # judges it by whether any answer came.
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
-    UpstreamBlocked,
+    UpstreamCaptcha,
+    UpstreamChatBusy,
     UpstreamChatNotFound,
     UpstreamContract,
     UpstreamError,
@@ -22,6 +23,9 @@ from ..errors import (
 )
 
 END_PHASES = frozenset({"answer", "image_gen"})
+# The upstream's finish reasons as OpenAI's (R maps these; none captured yet).
+FINISH_REASONS = {"stop": "stop", "end_turn": "stop", "length": "length", "max_tokens": "length",
+                  "content_filter": "content_filter"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,6 +33,7 @@ class ResponseCreated:
     chat_id: str
     parent_id: str | None  # the stored user message
     response_id: str  # the parent of the next turn
+    response_index: str = "0"  # "1" for the second of a two-answer stream (§4)
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +43,8 @@ class Delta:
     status: str | None
     extra: dict[str, Any] | None
     usage: dict[str, Any] | None
+    response_id: str | None = None  # which answer of a two-answer stream it belongs to
+    finish_reason: str | None = None  # OpenAI's, when the upstream gave one
 
     @property
     def is_end(self) -> bool:
@@ -59,17 +66,24 @@ def parse_event(obj: Any) -> Event:
         return KEEP_ALIVE
     choices = obj.get("choices")
     if choices:
-        delta = choices[0].get("delta") or {}
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        delta = choice.get("delta") or {}
+        if delta.get("status") == "error":
+            raise _in_stream_error(delta.get("error") or delta.get("content") or "status: error")
+        reason = choice.get("finish_reason") or delta.get("finish_reason")
         return Delta(
             phase=delta.get("phase"),
             content=delta.get("content") or "",
             status=delta.get("status"),
             extra=delta.get("extra"),
             usage=obj.get("usage"),
+            response_id=obj.get("response_id"),
+            finish_reason=FINISH_REASONS.get(reason) if isinstance(reason, str) else None,
         )
     created = obj.get("response.created")
     if created is not None:
-        return ResponseCreated(created.get("chat_id", ""), created.get("parent_id"), created.get("response_id", ""))
+        return ResponseCreated(created.get("chat_id", ""), created.get("parent_id"), created.get("response_id", ""),
+                               str(created.get("response_index", "0")))
     raise_for_error(obj)
     return KEEP_ALIVE
 
@@ -86,7 +100,7 @@ def error_from_body(obj: Any, actual_status: int = 200) -> UpstreamError | None:
         return _from_status(actual_status, "unexpected upstream body")
     ret = obj.get("ret")
     if isinstance(ret, list) and any("RGV587" in str(r) or "FAIL_SYS" in str(r) for r in ret):
-        return UpstreamBlocked("Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers")
+        return UpstreamCaptcha("Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers")
     if "error" in obj and "choices" not in obj:
         return _in_stream_error(obj["error"])
     data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
@@ -109,7 +123,9 @@ def _from_code(code: str, details: str, num: Any, *, top_level: bool) -> Upstrea
         return UpstreamRateLimited(f"Qwen account reached its usage limit ({said})", hours=hours)
     if code in {"Unauthorized", "401"} or "token has expired" in lowered or "unauthorized" in lowered:
         return UpstreamUnauthorized(f"Qwen rejected the account's token ({said})")
-    if code == "CHAT_NOT_FOUND" or "is not exist" in lowered:
+    if "the chat is in progress" in lowered:
+        return UpstreamChatBusy(f"Qwen is still answering in this chat ({said})")
+    if code in {"CHAT_NOT_FOUND", "PARENT_NOT_FOUND"} or "is not exist" in lowered:
         return UpstreamChatNotFound(f"Qwen does not know this chat or parent message ({said})")
     if code == "invalid_input":
         return UpstreamInvalidInput(f"Qwen refused the input or an attachment ({said})")
@@ -136,3 +152,32 @@ def _from_status(status: int, what: str) -> UpstreamError:
     if status >= 500:
         return UpstreamTransient(f"Qwen answered HTTP {status}")
     return UpstreamContract(f"{what} (HTTP {status})")
+
+
+class AnswerSelector:
+    """Keeps one answer of a stream that may carry two (§4): `response_index` "0".
+
+    Its deltas, its `finished` and its `response_id` pass; the other answer's are
+    dropped; frames without a `response_id` pass. With no `response.created` the
+    first id seen is kept.
+    """
+
+    __slots__ = ("kept", "_others")
+
+    def __init__(self) -> None:
+        self.kept: str | None = None
+        self._others: set[str] = set()
+
+    def keep(self, event: Event) -> bool:
+        if isinstance(event, ResponseCreated):
+            if event.response_index not in ("0", ""):
+                self._others.add(event.response_id)
+                return False
+            if self.kept is None:
+                self.kept = event.response_id
+            return event.response_id == self.kept
+        if isinstance(event, Delta) and event.response_id:
+            if self.kept is None and event.response_id not in self._others:
+                self.kept = event.response_id
+            return event.response_id == self.kept
+        return True

@@ -26,7 +26,9 @@ from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamT
 from .client import QwenClient, decode_json
 
 STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
+# "old": what every public client and the web UI send (§3.5); "new": a Sep 2026 note's set, uncorroborated.
 STS_KEYS = {"new": ("file_name", "file_size", "file_type"), "old": ("filename", "filesize", "filetype")}
+_REFUSED_KEYS = "invalid file information"
 # §7: the `files[]` item's type / file_class for each kind of file.
 FILE_CLASSES = {"image": ("image", "vision"), "video": ("video", "video"), "audio": ("audio", "audio"),
                 "document": ("file", "file"), "file": ("file", "file")}
@@ -52,6 +54,22 @@ class UploadedFile:
     expires_at: int | None  # when the signed URL's `key` expires, if it says
 
 
+class StsKeys:
+    """Which getstsToken key set this upstream takes (§3.5), learnt once per app.
+
+    "auto" starts with `filename/filesize/filetype`; on "Invalid file information!"
+    the other set is tried once, and the set that worked is used from then on.
+    "old" / "new" pin one set.
+    """
+
+    def __init__(self, setting: str = "auto") -> None:
+        self.auto = setting == "auto"
+        self.current = "old" if self.auto else setting
+
+    def other(self) -> str:
+        return "new" if self.current == "old" else "old"
+
+
 @dataclass(frozen=True)
 class StsGrant:
     access_key_id: str
@@ -69,6 +87,8 @@ def file_kind(content_type: str) -> str:
     major = content_type.split("/", 1)[0].lower()
     if major in ("image", "video", "audio"):
         return major
+    if major == "text":
+        return "file"  # as the web UI asks for plain text (captured)
     return "document" if content_type.lower().startswith(_DOCUMENT_TYPES) else "file"
 
 
@@ -146,17 +166,30 @@ def hosted_image_entry(url: str) -> dict[str, Any]:
 
 
 async def upload(
-    client: QwenClient, data: bytes, filename: str, content_type: str, *, keys: str = "new"
+    client: QwenClient, data: bytes, filename: str, content_type: str, *, keys: str | StsKeys = "old"
 ) -> UploadedFile:
     """STS credentials, then the signed PUT; any failure is an UpstreamError."""
     name, kind = safe_name(filename), file_kind(content_type)
-    key_name, key_size, key_type = STS_KEYS[keys]
-    grant = parse_sts(await _sts(client, {key_name: name, key_size: len(data), key_type: kind}))
+    choice = keys if isinstance(keys, StsKeys) else StsKeys(keys)
+    try:
+        grant = parse_sts(await _sts(client, _sts_body(choice.current, name, len(data), kind)))
+    except UpstreamContract as refused:
+        if not choice.auto or _REFUSED_KEYS not in refused.message.lower():
+            raise
+        other = choice.other()
+        grant = parse_sts(await _sts(client, _sts_body(other, name, len(data), kind)))
+        choice.current = other  # this upstream takes the other set: remember it
     headers = oss_v1_headers(grant, content_type, formatdate(usegmt=True))
     status, body = await _transfer(client, "PUT", oss_url(grant), data=data, headers=headers)
     if status >= 300:
         raise _oss_error(status, body)
     return UploadedFile(grant.file_url, grant.file_id, name, len(data), content_type, kind, url_expiry(grant.file_url))
+
+
+def _sts_body(keys: str, name: str, size: int, kind: str) -> dict[str, Any]:
+    key_name, key_size, key_type = STS_KEYS[keys]
+    # The web UI sends `filesize` as a string (captured Aug 2026); the other set's form is unknown.
+    return {key_name: name, key_size: str(size) if keys == "old" else size, key_type: kind}
 
 
 def url_expiry(url: str) -> int | None:

@@ -3,9 +3,26 @@
 Only `data` fields matter upstream; comments, `event`, `id` and `retry` are skipped.
 Tolerates CRLF, trailing spaces, keep-alive comments and a final event without its
 blank line (flush() at end of stream).
+
+Since the 0.3.x frontend the upstream may send `data:` lines with no blank line
+between them (§4), so a `data:` line that is whole JSON is an event at once; one
+that is not is joined with the lines that follow until the join parses (or a
+blank line ends it, as plain SSE would).
 """
 
 from __future__ import annotations
+
+import orjson
+
+
+def _whole(value: bytes) -> bool:
+    if value.strip() == b"[DONE]":
+        return True
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 class SSEDecoder:
@@ -39,7 +56,22 @@ class SSEDecoder:
                 events.append(b"\n".join(self._data))
                 self._data = []
             return
-        if line.startswith(b"data:"):
-            value = line[5:]
-            self._data.append(value[1:] if value.startswith(b" ") else value)
-        # comments (":"), event:, id:, retry: and unknown fields are ignored
+        if not line.startswith(b"data:"):
+            return  # comments (":"), event:, id:, retry: and unknown fields are ignored
+        value = line[5:]
+        value = value[1:] if value.startswith(b" ") else value
+        if not self._data:
+            if _whole(value):
+                events.append(value)
+            else:
+                self._data.append(value)
+            return
+        self._data.append(value)
+        joined = b"\n".join(self._data)
+        if _whole(joined):
+            events.append(joined)
+            self._data = []
+        elif _whole(value):  # the pending part never completes: hand both on as they are
+            events.append(b"\n".join(self._data[:-1]))
+            events.append(value)
+            self._data = []

@@ -62,7 +62,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
     content_type = _content_type(part.content_type, filename)
 
     async def attempt(client: QwenClient) -> UploadedFile:
-        return await upload(client, part.data, filename, content_type, keys=media.settings.sts_keys)
+        return await upload(client, part.data, filename, content_type, keys=media.uploads.sts_keys)
 
     pool: AccountPool = state.pool
     lease = await cancel_on_disconnect(request, pool.acquire(attempt))

@@ -29,6 +29,7 @@ from ..errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ..forms import read_form
 from ..limits import read_json
 from ..qwen.client import QwenClient
+from ..qwen.detail import images_from_detail
 from ..qwen.files import download
 from ..translate.chat import completion_payload
 from ..translate.images import (
@@ -80,6 +81,8 @@ class ImageCall:
                 collector.feed(event)
         finally:
             await events.aclose()  # type: ignore[attr-defined]
+        if not collector.images and not collector.said_anything:  # §5: the chat detail may hold the URLs
+            collector.add_urls(*await images_from_detail(client, collector.chat_id, collector.response_id))
         collector.images = collector.result()
         if self.request.response_format == "b64_json":
             collector.images = await gather_or_cancel(self._inline(client, image) for image in collector.images)

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import auth_host, chat_routes, completions, control, file_routes, info_routes, tasks
+from . import auth_host, chat_routes, completions, control, file_routes, info_routes, parse_routes, tasks
 from .options import SimOptions
 from .recorder import Recorder
 from .set_cookies import SetCookies
@@ -33,6 +33,8 @@ def _routes() -> list[Route]:
         # the auth host (§2; its own host in production, this one in tests) and settings (§3.9)
         Route("/api/v2/auths/refresh", auth_host.refresh, methods=["GET", "POST"]),
         Route("/api/v2/users/user/settings/update", auth_host.update_settings, methods=["POST"]),
+        Route("/api/v2/files/parse", parse_routes.parse, methods=["POST"]),
+        Route("/api/v2/files/parse/status", parse_routes.parse_status, methods=["POST"]),
         # the stand-ins for Alibaba OSS and the CDN
         Route("/oss/{file_path:path}", file_routes.oss_put, methods=["PUT"]),
         Route("/files/{path:path}", file_routes.serve_file, methods=["GET", "HEAD"]),

@@ -16,6 +16,7 @@ class ModelSpec:
     search: bool = False
     active: bool = True
     max_context_length: int = 262144
+    must_think: bool = False  # `think_skip.enable` false: thinking off gets `invalid_input` (§9)
 
     @property
     def can_think(self) -> bool:
@@ -41,6 +42,7 @@ class ModelSpec:
         if self.can_think:
             meta["auto_thinking"] = True
             meta["thinking_format"] = "summary"
+            meta["think_skip"] = {"enable": not self.must_think}
         return {
             "id": self.id,
             "name": self.name,
@@ -67,6 +69,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("qwen-plus-2025-09-11", "Qwen-Plus-2025-09-11", ("t2t",), thinking=1),
     ModelSpec("qwen-image-2.0-pro", "Qwen-Image-2.0-Pro", ("t2i", "image_edit")),
     ModelSpec("qwen2.5-old-instruct", "Qwen2.5-Old-Instruct", ("t2t",), active=False),
+    ModelSpec("qwen3.8-max", "Qwen3.8-Max", ("t2t", "search"), vision=True, thinking=3, search=True,
+              max_context_length=1000000, must_think=True),
 )
 
 

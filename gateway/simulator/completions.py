@@ -13,6 +13,7 @@ from starlette.responses import Response
 from . import envelopes, media, script, tasks
 from .attachments import Attachment, attachments
 from .catalogue import ModelSpec, find_model
+from .documents import Documents, chars_before, read_documents
 from .faults import Fault
 from .gate import act_out, admit, base_url, read_json, sim_of
 from .state import Chat, SimState, StoredFile, fake_jwt, new_id, uid_for
@@ -39,11 +40,20 @@ async def create_completion(request: Request) -> Response:
     if chat is None:
         return envelopes.not_found("CHAT_NOT_FOUND", "Chat not found")
     turn = parse_turn(body, chat)
+    if len(turn.text) > sim.options.prompt_limit:  # §7a: the anti-bot stub, though the account is fine
+        return envelopes.json_response(envelopes.rgv587(base_url(request)))
     spec = find_model(turn.model_id)
     if spec is None:
         return envelopes.bad_request("Model not found")
     if turn.parent_id is not None and turn.parent_id not in chat.messages and turn.parent_id not in chat.detached_ids:
+        if sim.options.parent_error == "PARENT_NOT_FOUND":
+            return envelopes.json_response(envelopes.failure("PARENT_NOT_FOUND", "Parent message not found"))
         return envelopes.bad_request(f"Invalid input chat parent_id {turn.parent_id} is not exist.")
+    if len(body["messages"]) > 1:  # Sep 2026: no longer an empty reply (R #54) but a refusal (S)
+        return envelopes.bad_request("Invalid input too many messages")
+    running = sim.chat_streams.get(chat.id)
+    if running is not None and running.status == "running":
+        return envelopes.bad_request(envelopes.CHAT_IN_PROGRESS)
     fault = admission.fault
     if fault is None:
         fault = marker_fault(turn.text)
@@ -61,9 +71,12 @@ async def create_completion(request: Request) -> Response:
     return _stream(request, sim, token, chat, spec, turn, fault)
 
 
-def _reply_text(chat: Chat, turn: Turn, found: list[Attachment]) -> str:
-    text = script.answer_for(turn.text, earlier_user_texts(chat, turn.parent_id))
-    return text + "".join(script.attachment_note(a.kind, a.stored.data) for a in found if a.stored is not None)
+def _reply_text(chat: Chat, turn: Turn, found: list[Attachment], documents: Documents | None = None) -> str:
+    documents = documents or Documents()
+    text = script.answer_for(turn.text, earlier_user_texts(chat, turn.parent_id), documents.texts,
+                             documents.earlier_chars)
+    return text + "".join(script.attachment_note(a.kind, a.stored.data) for a in found
+                          if a.stored is not None and a.url not in documents.context_urls)
 
 
 def _non_stream(sim: SimState, chat: Chat, spec: ModelSpec, turn: Turn, request: Request) -> Response:
@@ -88,10 +101,15 @@ def _stream(
 ) -> Response:
     found, unusable = attachments(sim, turn.message, request.url.netloc)
     images = [a for a in found if a.kind == "image" and a.stored is not None]
-    if found and not spec.vision and turn.chat_type not in _IMAGE_TYPES:
+    documents = read_documents(sim, turn.message, token, spec)
+    documents.earlier_chars = chars_before(sim, chat, turn.parent_id)
+    unusable = unusable or documents.unusable
+    if any(a.kind != "file" for a in found) and not spec.vision and turn.chat_type not in _IMAGE_TYPES:
         unusable = True  # image input to a text-only model
     if turn.chat_type == "image_edit" and not images:
         unusable = True  # nothing to edit
+    if spec.must_think and not turn.thinking_enabled:
+        unusable = True  # §9: a think_skip model refuses thinking off
     user, answer = store_turn(chat, turn, spec.id)
     plan = StreamPlan(
         chat_id=chat.id, user_message_id=user.id, response_id=answer.id, token=token, answer=answer,
@@ -107,7 +125,7 @@ def _stream(
         plan.pieces = [url]
         answer.extra["output_image_hw"] = [list(plan.image_hw)]
     else:
-        plan.pieces = script.pieces(_reply_text(chat, turn, found))
+        plan.pieces = script.pieces(_reply_text(chat, turn, found, documents))
         if turn.chat_type == "search":
             plan.search_query = script.clean_text(turn.text)[:100]
     return sse_response(plan, sim)

@@ -16,6 +16,7 @@ RATE_LIMIT_DETAILS = "You've reached the upper limit for today's usage."
 RATE_LIMIT_TEMPLATE = "You have reached the limit of today's usage. Please wait {{num}} hours before trying again."
 RGV587_RET = ["FAIL_SYS_USER_VALIDATE", "RGV587_ERROR::SM::哎哟喂,被挤爆啦,请稍后重试"]
 INVALID_INPUT_DETAILS = "输入或附件无效。请检查后重试。"
+CHAT_IN_PROGRESS = "The chat is in progress"
 
 
 def request_id() -> str:

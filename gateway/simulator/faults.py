@@ -19,16 +19,17 @@ from starlette.responses import Response
 from . import envelopes
 from .waf import waf_page
 
-ENDPOINTS = ("completions", "chats_new", "task_status", "sts", "refresh")  # refresh: queued per refresh token
+ENDPOINTS = ("completions", "chats_new", "task_status", "sts", "parse", "refresh")  # refresh: queued per refresh token
 IMMEDIATE = frozenset({
     "ratelimited", "unauthorized", "waf", "rgv587", "bad_request", "validation", "http_5xx", "internal_error",
-    "not_found", "expired",
+    "not_found", "expired", "chat_in_progress",
 })
-IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall"})
-TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id"})
+IN_STREAM = frozenset({"stream_error", "invalid_input", "truncate", "drop", "stall", "dual_answer", "finish_reason",
+                       "unknown_phase", "status_error", "empty_stream", "no_image_url"})
+TASK = frozenset({"task_failed", "task_never_finishes", "no_task_id", "parse_failed"})
 KINDS = IMMEDIATE | IN_STREAM | TASK | {"slow_first_byte"}
 # A fault with no `on` targets completions, except the one that only makes sense on a poll.
-_DEFAULT_ON = {"not_found": "task_status"}
+_DEFAULT_ON = {"not_found": "task_status", "parse_failed": "parse"}
 _RATE_LIMIT_FORMS = ("json", "sse", "http429")
 
 
@@ -96,6 +97,8 @@ def immediate_reply(fault: Fault, base_url: str, always_200: bool = False) -> Re
         return envelopes.bad_request(details)
     if kind == "validation":
         return envelopes.validation_error(str(fault.params.get("details", "Field 'chat_id': Field required")))
+    if kind == "chat_in_progress":
+        return envelopes.json_response(envelopes.failure("Bad_Request", envelopes.CHAT_IN_PROGRESS))
     if kind == "internal_error":
         return envelopes.json_response(envelopes.failure("internal_error", "Internal Error"), actual=400)
     if kind == "not_found":

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from . import envelopes, media
 from .gate import admit, base_url, read_json, sim_of
-from .state import Grant, StoredFile, fake_jwt, new_id, uid_for
+from .state import Grant, StoredFile, Upload, fake_jwt, new_id, uid_for
 
 BUCKET = "qwen-webui-prod"
 REGION = "oss-ap-southeast-1"
@@ -31,7 +31,9 @@ def _file_info(body: object, accepted: str) -> tuple[str, str] | None:
     for key_set in ("new", "old") if accepted == "any" else (accepted,):
         name_key, size_key, type_key = _KEY_SETS[key_set]
         name, size, kind = body.get(name_key), body.get(size_key), body.get(type_key)
-        if isinstance(name, str) and name and isinstance(size, int) and isinstance(kind, str) and kind:
+        # `filesize` is a string from the web UI (captured Aug 2026), a number from R
+        sized = (isinstance(size, int) and not isinstance(size, bool)) or (isinstance(size, str) and size.isdigit())
+        if isinstance(name, str) and name and sized and isinstance(kind, str) and kind:
             return name, kind
     return None
 
@@ -55,6 +57,7 @@ async def sts_token(request: Request) -> Response:
         owner=admission.token,
     )
     sim.grants[grant.access_key_id] = grant
+    sim.uploads[file_id] = Upload(admission.token, grant.file_path)
     base = base_url(request)
     reply = {
         "access_key_id": grant.access_key_id,

@@ -30,7 +30,7 @@ class SimOptions:
     video_render_seconds: float = 2.0
     daily_video_limit: int = 3
     sts_form: str = "wrapped"
-    sts_keys: str = "new"
+    sts_keys: str = "old"  # "old" filename/filesize/filetype as every client sends; "new" file_name/…
     task_status_v1_wrapped: bool = False
     task_status_v2: bool = True  # False: before Sep 2026, when /api/v2/task/status did not exist
     valid_tokens: frozenset[str] | None = None
@@ -39,6 +39,10 @@ class SimOptions:
     refresh_tokens: tuple[str, ...] = ()  # refresh tokens a browser sign-in gave out before start
     rotate_refresh: bool = True  # a refresh spends its refresh token and returns a new one
     expired_shape: str = "200"  # an expired access token: "200" (code unauthorized) or "401" (§10)
+    parse_polls: int = 1  # files/parse/status says "running" this many times, then "success"
+    prompt_limit: int = 118_000  # characters of a prompt past which the RGV587 stub answers (§7a)
+    framing: str = "blank"  # SSE frames: "blank" line after each, "none" (0.3.11), "crlf"
+    parent_error: str = "PARENT_NOT_FOUND"  # unknown parent: Sep 2026 code, or "is_not_exist" (2025)
 
     def __post_init__(self) -> None:
         if self.valid_tokens is not None and not isinstance(self.valid_tokens, frozenset):
@@ -48,6 +52,8 @@ class SimOptions:
         _check_choice("sts_keys", self.sts_keys, STS_KEY_SETS)
         _check_choice("expired_shape", self.expired_shape, ("200", "401"))
         self.refresh_tokens = tuple(self.refresh_tokens)
+        _check_choice("framing", self.framing, ("blank", "none", "crlf"))
+        _check_choice("parent_error", self.parent_error, ("PARENT_NOT_FOUND", "is_not_exist"))
         if self.speed < 0:
             raise ValueError("speed must be >= 0")
 
@@ -78,6 +84,10 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "access_token_ttl": (int, float),
     "rotate_refresh": (bool,),
     "expired_shape": (str,),
+    "framing": (str,),
+    "parse_polls": (int,),
+    "prompt_limit": (int,),
+    "parent_error": (str,),
 }
 
 

@@ -7,6 +7,8 @@ and exact:
   * `[[sim:tool=NAME,k=v]]` → `<tool_call>{"name":NAME,"arguments":{k:v}}</tool_call>`
     (only while no `<tool_response` follows the marker, so a folded history that
     already answered the call gets a normal reply);
+  * text containing "how many characters did you see" → "I saw <n> characters.", n
+    counting the chat's earlier messages, the prompt and attached text files (§7a);
   * text containing "what is 17 * 19" → "17 * 19 = 323.";
   * text containing "what did i say before" → the earlier user turns of the
     parent chain, proving the gateway kept the conversation's context;
@@ -93,8 +95,16 @@ def _tool_calls(text: str) -> str | None:
     return "\n".join(blocks)
 
 
-def answer_for(text: str, earlier_user_texts: list[str]) -> str:
-    """The reply to `text` (raw, markers included), before any attachment notes."""
+def answer_for(text: str, earlier_user_texts: list[str], documents: list[str] | None = None,
+               earlier_chars: int = 0) -> str:
+    """The reply to `text` (raw, markers included), before any attachment notes.
+
+    `documents` are the texts of attached text files, read as part of the prompt;
+    `earlier_chars` what the chat held before this turn.
+    """
+    if "how many characters did you see" in model.last_user_turn(model.strip_instructions(text)).lower():
+        # what reached the model: the chat so far, the prompt and every attached text (§7a tests)
+        return f"I saw {earlier_chars + len(text) + sum(len(d) for d in documents or ())} characters."
     followed = model.follow_instructions(text)
     if followed is not None:
         return followed

@@ -111,6 +111,16 @@ class StoredFile:
 
 
 @dataclass
+class Upload:
+    """An STS grant's file by its `file_id`: who may use it and how far its parsing got (§3.8)."""
+
+    owner: str
+    path: str  # the file path under /files
+    parse: str | None = None  # None (never asked), running, success, failed
+    polls_left: int = 0
+
+
+@dataclass
 class StreamRecord:
     response_id: str
     chat_id: str
@@ -137,10 +147,12 @@ class SimState:
         self.tasks: dict[str, Task] = {}
         self.grants: dict[str, Grant] = {}
         self.files: dict[str, StoredFile] = {}  # by URL path: /files/… and /output/…
+        self.uploads: dict[str, Upload] = {}  # by file_id
         self.faults: dict[str, deque[Fault]] = {}
         # Bounded: the gateway's no-account mode keeps a simulator up for days.
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_REQUESTS)
         self.streams: dict[str, StreamRecord] = {}
+        self.chat_streams: dict[str, StreamRecord] = {}  # the latest stream of each chat ("in progress", §6)
         self.stopped: set[str] = set()  # response ids the client asked to stop
         self.usage: Counter[tuple[str, str, str]] = Counter()
         self.auth = AuthBook(self.options)  # refresh and access tokens given out, user settings

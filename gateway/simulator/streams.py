@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-from . import envelopes, script
+from . import envelopes, script, variants
 from .faults import Fault
 from .state import Message, SimState, StreamRecord
 
@@ -86,9 +86,11 @@ def sse_response(plan: StreamPlan, sim: SimState) -> StreamingResponse:
 async def _events(plan: StreamPlan, sim: SimState) -> AsyncIterator[bytes]:
     record = StreamRecord(plan.response_id, plan.chat_id, plan.token)
     sim.streams[plan.response_id] = record
+    sim.chat_streams[plan.chat_id] = record
+    framing = sim.options.framing
     try:
         async for chunk in _script(plan, sim, record):
-            yield chunk
+            yield variants.frame(chunk, framing)
     finally:
         plan.answer.done = True
         if record.status == "running":
@@ -112,7 +114,15 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
         yield _event({"error": {"code": "invalid_input", "details": envelopes.INVALID_INPUT_DETAILS}})
         return
     yield _keepalive(plan)
+    if fault is not None and fault.kind == "empty_stream":
+        record.status = "finished"
+        return  # a clean end with no delta at all (§7a)
+    second = variants.SecondAnswer(plan.chat_id, plan.user_message_id) if _kind(fault) == "dual_answer" else None
+    if second is not None:
+        yield second.created()
     prologue = _prologue(plan)
+    if _kind(fault) == "unknown_phase":
+        prologue += [(chunk, prologue[-1][1] if prologue else 0) for chunk in variants.unknown_phase(plan.response_id)]
     reasoning = prologue[-1][1] if prologue else 0  # reasoning tokens spent before the answer
     sent = 0
     for chunk, _ in prologue:
@@ -124,8 +134,11 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
         if options.keepalive_every and sent % options.keepalive_every == 0:
             yield _keepalive(plan)
     cut_at = _cut_point(fault, len(plan.pieces))
+    if _kind(fault) == "no_image_url" and plan.kind == "image_gen":
+        plan.answer.content, cut_at = "\n".join(plan.pieces), None  # only the chat detail holds the URLs
+        plan.pieces = []
     output = 0
-    for piece in plan.pieces[:cut_at]:
+    for index, piece in enumerate(plan.pieces[:cut_at]):
         if plan.response_id in sim.stopped:
             cut_at = None  # a stop ends the reply the normal way
             break
@@ -133,6 +146,9 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
             record.status = "closed"
             return
         output = max(output + 1, script.text_tokens(len(plan.answer.content) + len(piece)))
+        other = second.delta(index) if second is not None else None
+        if other is not None:
+            yield other
         yield _event(_content_delta(plan, piece, reasoning, output))
         sent += 1
         if options.keepalive_every and sent % options.keepalive_every == 0:
@@ -143,18 +159,30 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
             raise SimulatedDrop(plan.response_id)
         if fault.kind == "stream_error":
             yield _event({"error": "Internal error!"})
+        if fault.kind == "status_error":
+            yield variants.status_error(plan.response_id)
         return  # truncate: a clean close without the finished event
     record.status = "finished"
-    yield _event(_choice(_delta(plan, plan.kind, "finished"), response_id=plan.response_id))
+    if second is not None:
+        for chunk in second.rest(len(plan.pieces)):
+            yield chunk
+    if _kind(fault) == "finish_reason":
+        yield variants.finished_with_reason(plan.kind, plan.response_id, str(fault.params.get("reason", "length")))
+    else:
+        yield _event(_choice(_delta(plan, plan.kind, "finished"), response_id=plan.response_id))
     if options.send_done:
         yield b"data: [DONE]\n\n"
 
 
 def _cut_point(fault: Fault | None, pieces: int) -> int | None:
     """How many content deltas go out before a cutting fault strikes (None: no cut)."""
-    if fault is None or fault.kind not in ("stream_error", "truncate", "drop"):
+    if fault is None or fault.kind not in ("stream_error", "truncate", "drop", "status_error"):
         return None
     return min(fault.count("after", 0), pieces)
+
+
+def _kind(fault: Fault | None) -> str | None:
+    return fault.kind if fault is not None else None
 
 
 def _keepalive(plan: StreamPlan) -> bytes:

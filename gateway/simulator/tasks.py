@@ -2,7 +2,8 @@
 
 A task is `running` at once and turns `success` once the (scaled) render time
 has passed; `task_failed` / `task_never_finishes` faults change its fate, and `no_task_id`
-answers without the task id.
+answers without the task id (`where`: "nowhere", "detail" = only the chat detail holds
+it, "elsewhere" = a top-level `taskId`).
 v1 status answers with real HTTP codes; v2 always answers 200 and puts the
 real code in `x-actual-status-code`.
 """
@@ -41,7 +42,8 @@ def create_video(
     if not sim.charge(token, "video", sim.options.daily_video_limit):
         return envelopes.json_response(envelopes.rate_limited(sim.options.daily_limit_num))
     size = media.ratio_or_square(turn.size)
-    if fault is not None and fault.kind == "no_task_id":  # the reply the original proxy's error names
+    where = str(fault.params.get("where", "nowhere")) if fault is not None and fault.kind == "no_task_id" else None
+    if where == "nowhere":  # the reply the original proxy's error names; the detail lacks it too
         reply = {"role": "assistant", "content": "", "done": False, "size": size, "extra": {}}
         return envelopes.json_response(envelopes.ok({"chat_id": chat.id, "parent_id": None, "message_id": new_id(),
                                                      "messages": [reply]}))
@@ -57,8 +59,14 @@ def create_video(
     # The reply's `message_id` is not in the tree: a parent that "works but loses context" (§6).
     detached = new_id()
     chat.detached_ids.add(detached)
-    reply = {"role": "assistant", "content": "", "done": False, "size": size, "extra": {"wanx": {"task_id": task_id}}}
-    data = {"chat_id": chat.id, "parent_id": answer.id, "message_id": detached, "messages": [reply]}
+    reply: dict[str, Any] = {"role": "assistant", "content": "", "done": False, "size": size,
+                             "extra": {"wanx": {"task_id": task_id}}}
+    data: dict[str, Any] = {"chat_id": chat.id, "parent_id": answer.id, "message_id": detached, "messages": [reply]}
+    if where == "detail":  # only the chat detail (§3.7) holds it
+        reply["extra"] = {}
+    elif where == "elsewhere":  # the reply carries it, but not where it used to (R, Aug 2026)
+        reply["extra"] = {}
+        data["taskId"] = task_id
     return envelopes.json_response(envelopes.ok(data))
 
 

@@ -125,8 +125,17 @@ def _check_message(index: int, message: Any) -> None:
             raise InvalidRequest(f"{part_where}.text must be a string.", param=f"{part_where}.text")
         if part["type"] == "image" and not isinstance(part.get("image"), str):
             raise InvalidRequest(f"{part_where}.image must be the URL of an uploaded image.", param=f"{part_where}.image")
-        if part["type"] not in {"text", "image_url", "image", "input_text", "refusal"}:
+        if part["type"] == "file":
+            _check_file_part(part, part_where)
+        if part["type"] not in {"text", "image_url", "image", "input_text", "refusal", "file"}:
             raise InvalidRequest(f"{part_where}: content parts of type '{part['type']}' are not supported.", param=part_where)
+
+
+def _check_file_part(part: dict[str, Any], where: str) -> None:
+    file = part.get("file")
+    if not isinstance(file, dict) or not (isinstance(file.get("file_data"), str) or isinstance(file.get("file_id"), str)):
+        raise InvalidRequest(f"{where}.file must be an object with 'file_data' and 'filename', or a 'file_id'.",
+                             param=f"{where}.file")
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -150,14 +159,20 @@ def hosted_images(message: dict[str, Any]) -> list[str]:
 
 def fold_messages(messages: list[dict[str, Any]]) -> str:
     """One text for the one upstream user message. A lone user message is sent as it is."""
+    return "\n\n".join(fold_lines(messages))
+
+
+def fold_lines(messages: list[dict[str, Any]], earlier: list[dict[str, Any]] | None = None) -> list[str]:
+    """Each message as its `role: text` line of the folded conversation; `earlier` messages
+    (already upstream) name the tool calls that results in `messages` answer."""
     if len(messages) == 1 and messages[0].get("role") == "user":
-        return text_of(messages[0])
-    names = _call_names(messages)
+        return [text_of(messages[0])]
+    names = _call_names((earlier or []) + messages)
     lines = []
     for message in messages:
         role = "system" if message["role"] == "developer" else message["role"]
         lines.append(f"{role}: {render_message(message, names)}")
-    return "\n\n".join(lines)
+    return lines
 
 
 def render_message(message: dict[str, Any], call_names: dict[str, str]) -> str:

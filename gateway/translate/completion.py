@@ -36,6 +36,7 @@ class AnswerTranslator:
         self._usage: dict[str, Any] | None = None
         self._summary_seen: set[str] = set()
         self.sources: list[dict[str, Any]] = []  # web search results, for url_citation annotations
+        self.upstream_finish: str | None = None  # "length" / "content_filter" when the upstream said so
 
     def feed(self, event: Event) -> list[Piece]:
         if isinstance(event, ResponseCreated):
@@ -46,6 +47,8 @@ class AnswerTranslator:
             return []
         if event.usage:
             self._usage = event.usage
+        if event.finish_reason:
+            self.upstream_finish = event.finish_reason
         if event.phase in CONTENT_PHASES:
             pieces = [("content", event.content)] if event.content else []
         elif event.phase in REASONING_PHASES:
@@ -117,7 +120,7 @@ class AnswerTranslator:
             "created": self.created,
             "model": self.model,
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
+                         "finish_reason": "tool_calls" if tool_calls else self._finish("stop")}],
             "usage": self.usage(),
             **self._continuation(),
         }
@@ -169,8 +172,13 @@ class AnswerTranslator:
     def _delta_chunk(self, delta: dict[str, Any], with_usage: bool) -> bytes:
         return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}], with_usage)
 
+    def _finish(self, reason: str) -> str:
+        # A plain stop becomes what the upstream reported (length, content_filter).
+        return (self.upstream_finish or reason) if reason == "stop" else reason
+
     def finish_chunk(self, with_usage: bool, reason: str = "stop") -> bytes:
-        return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}], with_usage,
+        return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": self._finish(reason)}],
+                           with_usage,
                            **self._continuation())
 
     def usage_chunk(self) -> bytes:

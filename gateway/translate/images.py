@@ -116,6 +116,15 @@ class ImageCollector:
         elif event.phase in ("answer", None):
             self._text.append(event.content)
 
+    @property
+    def said_anything(self) -> bool:
+        return bool("".join(self._text).strip())
+
+    def add_urls(self, urls: list[str], extra: Any) -> None:
+        """Images read back from the chat detail when the stream carried none."""
+        height, width = _height_width(extra if isinstance(extra, dict) else None)
+        self.images += [GeneratedImage(url, width, height) for url in urls]
+
     def result(self) -> list[GeneratedImage]:
         """The images, or the error the answer stands for when it has none."""
         if self.images:

@@ -16,13 +16,23 @@ import httpx
 import uvicorn
 
 from gateway.app import build_app
-from gateway.config import DEFAULT_QWEN_AUTH_URL, DEFAULT_QWEN_BASE_URL, AccountSettings, Cooldowns, Settings, Timeouts, VideoSettings
+from gateway.config import (
+    DEFAULT_QWEN_AUTH_URL,
+    DEFAULT_QWEN_BASE_URL,
+    AccountSettings,
+    Cooldowns,
+    MediaSettings,
+    Settings,
+    Timeouts,
+    VideoSettings,
+)
 from gateway.simulator import SimOptions, start_simulator
 from gateway.store import Store
 
 TOKENS = ("token-alpha", "token-bravo")
 FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
-FAST_VIDEO = VideoSettings(poll_interval=0.05, timeout=10, typical_render=1, job_ttl=600)
+FAST_MEDIA = MediaSettings(parse_poll=0.01)
+FAST_VIDEO = VideoSettings(poll_interval=0.05, timeout=10, typical_render=1, job_ttl=600, detail_interval=0.01)
 
 
 class Stack:
@@ -66,7 +76,8 @@ class Stack:
 
 def default_settings(**overrides: Any) -> Settings:
     accounts = tuple(AccountSettings(id=f"acct-{t.split('-')[1]}", token=t, concurrency=4) for t in TOKENS)
-    base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO)
+    base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO,
+                    media=FAST_MEDIA)
     return replace(base, **overrides)
 
 

@@ -102,14 +102,14 @@ def test_transient_failures_move_to_another_account(stack, fault):
     assert stack.accounts()["acct-alpha"]["state"] == "healthy"
 
 
-@pytest.mark.parametrize("kind", ["stream_error", "truncate", "drop"])
+@pytest.mark.parametrize("kind", ["stream_error", "status_error", "drop"])
 def test_mid_answer_failures_are_retried_when_nothing_reached_the_client(stack, kind):
     stack.fault(ALPHA, {"kind": kind, "after": 2})
     assert ask(stack) == "You said: Hello"
     assert served_by(stack) == [ALPHA, BRAVO]
 
 
-@pytest.mark.parametrize("kind", ["stream_error", "truncate", "drop"])
+@pytest.mark.parametrize("kind", ["stream_error", "status_error", "drop"])
 def test_mid_stream_failures_after_output_end_the_stream_with_an_error(stack, kind):
     stack.fault(ALPHA, {"kind": kind, "after": 2})
     received = []

@@ -24,7 +24,7 @@ def test_files_create_uploads_to_qwen_and_returns_a_file_object(stack):
     assert created.status == "processed" and created.created_at >= before
     assert created.created_at < created.expires_at <= created.created_at + 400  # Qwen's signed URL lives ~300 s
     [sts] = stack.upstream_requests("/api/v2/files/getstsToken")
-    assert sts["body"] == {"file_name": "report.pdf", "file_size": len(PDF), "file_type": "document"}
+    assert sts["body"] == {"filename": "report.pdf", "filesize": str(len(PDF)), "filetype": "document"}
     assert client_for(stack).files.retrieve(created.id) == created
     # read back from Qwen's storage: the simulator's OSS stored exactly those bytes
     assert client_for(stack).files.content(created.id).content == PDF
@@ -41,7 +41,7 @@ def test_an_image_file_is_typed_as_an_image_and_names_are_made_storage_safe(stac
     assert response.status_code == 200, response.text
     assert response.json()["filename"] == "mon chat (1).png"
     [sts] = stack.upstream_requests("/api/v2/files/getstsToken")
-    assert sts["body"] == {"file_name": "mon_chat_1_.png", "file_size": 12, "file_type": "image"}
+    assert sts["body"] == {"filename": "mon_chat_1_.png", "filesize": "12", "filetype": "image"}
 
 
 def test_upload_fails_over_when_sts_says_the_token_is_invalid(stack):
@@ -85,3 +85,23 @@ def test_missing_or_empty_fields_are_400_naming_the_param(stack, data, files, pa
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param
     assert not stack.upstream_requests("/api/v2/files/getstsToken")
+
+
+def test_upload_keys_default_to_filename_and_fall_back_once_to_the_other_set_remembered():
+    with live_stack() as stack:
+        stack.sim_options(sts_keys="new")  # an upstream that takes only file_name/file_size/file_type
+        for content in (b"hello", b"world"):
+            created = client_for(stack).files.create(file=("a.txt", content, "text/plain"), purpose="user_data")
+            assert client_for(stack).files.content(created.id).content == content
+        bodies = [r["body"] for r in stack.upstream_requests("/api/v2/files/getstsToken")]
+        assert [sorted(b) for b in bodies] == [["filename", "filesize", "filetype"],
+                                               ["file_name", "file_size", "file_type"],
+                                               ["file_name", "file_size", "file_type"]]  # learnt: no second miss
+        assert all(a["state"] == "healthy" for a in stack.accounts().values())
+
+
+def test_upload_keys_of_the_default_upstream_need_no_fallback():
+    with live_stack() as stack:
+        client_for(stack).files.create(file=("a.txt", b"hello", "text/plain"), purpose="user_data")
+        [sts] = stack.upstream_requests("/api/v2/files/getstsToken")
+        assert sts["body"] == {"filename": "a.txt", "filesize": "5", "filetype": "file"}

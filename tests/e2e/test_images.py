@@ -104,7 +104,7 @@ def test_edit_uploads_the_image_then_edits_it(stack):
     width, height = png_size(httpx.get(result.data[0].url).content)
     assert same_shape(width, height, 3 / 4)
     sts = stack.upstream_requests("/api/v2/files/getstsToken")
-    assert len(sts) == 1 and sts[0]["body"] == {"file_name": "cat.png", "file_size": len(PNG_1x1), "file_type": "image"}
+    assert len(sts) == 1 and sts[0]["body"] == {"filename": "cat.png", "filesize": str(len(PNG_1x1)), "filetype": "image"}
     message = completions(stack)[-1]["body"]["messages"][0]
     assert message["chat_type"] == "image_edit"
     [entry] = message["files"]

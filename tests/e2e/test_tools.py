@@ -6,6 +6,10 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from gateway.config import ConversationSettings
+
+from .harness import default_settings, live_stack
+
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
@@ -60,7 +64,7 @@ def test_parallel_tool_calls_false_keeps_one_call(stack):
     assert [c.function.name for c in reply.choices[0].message.tool_calls] == ["get_weather"]
 
 
-def test_a_tool_result_round_trip(stack):
+def _tool_round_trip(stack):
     client = client_for(stack)
     messages = [{"role": "user", "content": "What does get_weather say for Oslo?"}]
     first = client.chat.completions.create(model="qwen3-max", tools=[WEATHER], messages=messages)
@@ -71,8 +75,21 @@ def test_a_tool_result_round_trip(stack):
     assert second.choices[0].finish_reason == "stop"
     assert second.choices[0].message.content == "Tool results: Snow, -3 C"
     prompt = sent_prompts(stack)[-1]
-    assert '<tool_call>{"name":"get_weather","arguments":{"city":"Oslo","days":1}}</tool_call>' in prompt
     assert f'<tool_response tool_call_id="{call.id}" name="get_weather">Snow, -3 C</tool_response>' in prompt
+    return prompt
+
+
+def test_a_tool_result_round_trip_continues_the_upstream_chat(stack):
+    prompt = _tool_round_trip(stack)
+    assert "<tool_call>" not in prompt.split("</instructions>")[-1]  # the call is upstream already
+    first, second = [r["body"] for r in stack.upstream_requests("/api/v2/chat/completions")]
+    assert second["chat_id"] == first["chat_id"] and second["parent_id"] is not None
+
+
+def test_a_tool_result_round_trip_folds_with_chaining_off():
+    with live_stack(default_settings(conversation=ConversationSettings(chain=False))) as stack:
+        prompt = _tool_round_trip(stack)
+        assert '<tool_call>{"name":"get_weather","arguments":{"city":"Oslo","days":1}}</tool_call>' in prompt
 
 
 def test_tool_choice_none_and_auto_answer_in_text(stack):

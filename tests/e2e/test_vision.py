@@ -56,7 +56,7 @@ def open_stack():
 def test_a_data_uri_image_reaches_qwen_through_oss(stack, stream):
     assert ask(stack, DATA_URI, stream=stream) == "You said: Describe it" + note(PNG)
     [sts] = stack.upstream_requests("/api/v2/files/getstsToken")
-    assert sts["body"]["file_size"] == len(PNG) and sts["body"]["file_type"] == "image"
+    assert sts["body"]["filesize"] == str(len(PNG)) and sts["body"]["filetype"] == "image"
     [entry] = completions(stack)[-1]["body"]["messages"][0]["files"]
     assert entry["file_class"] == "vision" and httpx.get(entry["url"]).content == PNG
 

@@ -1,0 +1,1 @@
+"""The services routes call: each plans with `translate` and runs through the pool."""
