@@ -31,8 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         overrides["simulate"] = True
     settings = replace(settings, **overrides)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        app = build_app(settings)  # opens the state store: an unwritable SQLite path stops here
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
-        build_app(settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
         log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=int(settings.timeouts.shutdown_grace) + 5,
     )

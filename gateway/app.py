@@ -15,9 +15,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .account_marks import AccountMarks, credential_digest
 from .accounts import AccountPool
 from .attachments import MediaState
 from .catalog import ModelCatalog
+from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
 from .errors import GatewayError, InvalidRequest, NotFound
 from .middleware import ApiKeyAuth, RequestLog
@@ -25,6 +27,7 @@ from .jobs import JobManager
 from .qwen.client import QwenClient
 from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
+from .slots import SharedSlots
 from .store import Store, open_store
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ SIMULATOR_ACCOUNT = AccountSettings(id="simulator", token="simulator-token")
 def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     """`store`: shared state owned by the caller, which may outlive this app (else from `state_url`)."""
     state_store = store if store is not None else open_store(settings.state_url)
+    if store is None and state_store.kind == "memory":
+        log.warning("state_url is memory://: video jobs, files and account cool-downs are lost on restart and not "
+                    "shared with other replicas; use the default sqlite:///data/gateway.db, or redis://")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,6 +56,13 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         app.state.settings = effective
         app.state.pool = pool
+        app.state.store = state_store
+        app.state.chats = ChatOwners(state_store, pool)
+        marks = AccountMarks(state_store, pool, {a.id: credential_digest(a.token) for a in effective.accounts})
+        await marks.start()  # a restarted gateway knows which accounts rest before its first request
+        if state_store.shared:
+            pool.slots = SharedSlots(state_store)
+            pool.slots.start()
         app.state.simulated = simulator is not None
         app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
@@ -59,6 +72,9 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             yield
         finally:
             await app.state.jobs.stop()
+            await marks.stop()
+            if pool.slots is not None:
+                await pool.slots.stop()
             await app.state.media.close()
             await pool.close()
             if store is None:

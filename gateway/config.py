@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 DEFAULT_QWEN_BASE_URL = "https://chat.qwen.ai"
+STATE_SCHEMES = ("memory://", "sqlite://", "redis://", "rediss://")
 
 
 class ConfigError(Exception):
@@ -79,7 +80,7 @@ class Settings:
     max_attempts: int = 3
     max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
-    state_url: str = "memory://"
+    state_url: str = "sqlite:///data/gateway.db"  # memory:// (tests), sqlite:///path, redis://host:port/db
     log_level: str = "info"
 
 
@@ -187,11 +188,11 @@ def _check(settings: Settings) -> None:
         raise ConfigError("max_attempts: must be at least 1")
     _check_video(settings.video)
     _check_media(settings.media)
-    if not settings.state_url.startswith("memory://"):
+    if not settings.state_url.startswith(STATE_SCHEMES):
         # Name the scheme only: a redis:// URL may carry a password.
         scheme = settings.state_url.partition("://")[0] + "://" if "://" in settings.state_url else "that"
-        raise ConfigError(f"state_url (GATEWAY_STATE_URL): only memory:// is available yet, not {scheme} "
-                          "(a Redis store comes next)")
+        raise ConfigError(f"state_url (GATEWAY_STATE_URL): {scheme} is not a store; "
+                          "use sqlite:///path, redis://host:port/db, rediss://… or memory://")
     ids = [a.id for a in settings.accounts]
     if len(ids) != len(set(ids)):
         raise ConfigError("accounts: ids must be unique")

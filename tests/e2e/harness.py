@@ -66,7 +66,8 @@ class Stack:
 
 def default_settings(**overrides: Any) -> Settings:
     accounts = tuple(AccountSettings(id=f"acct-{t.split('-')[1]}", token=t, concurrency=4) for t in TOKENS)
-    base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO)
+    base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO,
+                    state_url="memory://")
     return replace(base, **overrides)
 
 
@@ -121,7 +122,7 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
             if gateway_settings.qwen_base_url == DEFAULT_QWEN_BASE_URL:
                 gateway_settings = replace(gateway_settings, qwen_base_url=simulator.url)
         else:
-            gateway_settings = replace(settings or Settings(), accounts=(), simulate=True)
+            gateway_settings = replace(settings or Settings(state_url="memory://"), accounts=(), simulate=True)
         gateway = await _start_gateway(gateway_settings, store)
 
         async def restart() -> None:

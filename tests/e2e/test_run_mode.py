@@ -22,6 +22,7 @@ def test_python_m_gateway_without_accounts_serves_the_readme_curl_example(tmp_pa
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"QWEN_TOKENS", "GATEWAY_API_KEYS"}}
     env["GATEWAY_PORT"] = str(port)
+    env["GATEWAY_STATE_URL"] = f"sqlite:///{tmp_path}/state.db"  # not the checkout's ./data/
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "gateway", "--config", "config.yaml"],
