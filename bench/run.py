@@ -22,6 +22,7 @@ from bench.load import Result, drive, warm_up
 from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
 from bench.scenarios import Scenario, direct, gateway_chat, gateway_stream
+from bench.stores import compare, report, store_gateways
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ class Options:
     concurrency: tuple[int, ...]
     time_cap: float  # seconds, per scenario and concurrency
     keep_logs: Path | None
+    stores: bool = True  # also compare the state stores (memory, sqlite, redis)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -41,6 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 50 requests, 30 s cap")
     parser.add_argument("--time-cap", type=float, help="hard cap in seconds per run (default 120, --quick 30)")
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
+    parser.add_argument("--no-stores", action="store_true", help="skip the state-store comparison")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -50,7 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if requests < 1 or not levels or min(levels) < 1:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
-    return Options(requests, levels, time_cap, args.keep_logs)
+    return Options(requests, levels, time_cap, args.keep_logs, not args.no_stores)
 
 
 def _cpu_now(servers: Stack) -> dict[str, float]:
@@ -103,6 +106,12 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                     results.append(await _measure(servers, scenario, session, options, concurrency))
         finally:
             await asyncio.gather(*(session.close() for session in sessions))
+        if options.stores:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
+            with store_gateways(servers.simulator.url, servers.logs, env) as gateways:
+                print("state stores: " + ", ".join(gateways), file=sys.stderr)
+                compared = await compare(gateways, options.requests, options.time_cap)
+            notes.append(report(compared, "redis" not in gateways))
         return results, notes
 
 

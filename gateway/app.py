@@ -72,6 +72,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             yield
         finally:
             await app.state.jobs.stop()
+            await app.state.chats.flush()
             await marks.stop()
             if pool.slots is not None:
                 await pool.slots.stop()

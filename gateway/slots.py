@@ -1,11 +1,12 @@
 """Per-account concurrency slots shared by every replica on one store, with expiry.
 
 An account configured for `concurrency: 4` must not serve 4 calls on each of three
-replicas. With a shared store, a call holds one of the account's slots (leases
-`<account>:0` … `<account>:<limit-1>`) while it runs; a replica that dies stops
-renewing its slots and they come back after `SLOT_TTL`. Slots are tried in a random
-order so that, under light load, the first claim wins: one store round trip to take a
-slot, and one (off the request path) to give it back.
+replicas. With a shared store, a replica serves an account's calls only on slots it
+holds (leases `<account>:0` … `<account>:<limit-1>`). Slots are sticky: a replica keeps
+a slot it has used for `IDLE` seconds after its last call ends, so a busy replica pays
+no store round trip per call; it claims one more only when its calls outgrow what it
+holds, and gives back what sits idle. Held slots are renewed in the background; a
+replica that dies stops renewing, and its slots come back after `SLOT_TTL`.
 
 With a store that only this process uses, the pool's own count is the whole truth and
 no slot is taken. If the store is unreachable, calls are served on local counts alone.
@@ -14,10 +15,10 @@ no slot is taken. If the store is unreachable, calls are served on local counts 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import secrets
+import time
 
 from .store import Store, StoreUnavailable
 
@@ -25,64 +26,77 @@ log = logging.getLogger("gateway.slots")
 NAMESPACE = "account-slots"
 SLOT_TTL = 30.0  # seconds a dead replica's slots stay taken
 RENEW_EVERY = SLOT_TTL / 3
-LOCAL = ""  # the slot of a call served while the store was unreachable
+IDLE = 0.25  # seconds an unused slot is kept before another replica may have it
+TICK = 0.1  # seconds between looks for idle slots
+LOCAL = "local:"  # the slot token of a call served while the store was unreachable
 
 
 class SharedSlots:
     def __init__(self, store: Store, replica: str | None = None) -> None:
         self._store = store
-        self._replica = replica or secrets.token_hex(6)
-        self._serial = itertools.count()
-        self._held: dict[str, str] = {}  # slot key → owner, renewed in the background
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._renewer: asyncio.Task[None] | None = None
+        self._owner = replica or secrets.token_hex(6)  # this replica, as the holder of its slots
+        self._held: dict[str, list[str]] = {}  # account id → slot keys held
+        self._busy: dict[str, int] = {}  # account id → calls running on held slots
+        self._last_used: dict[str, float] = {}
+        self._keeper: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._renewer = asyncio.create_task(self._renew_forever(), name="account-slots-renew")
+        self._keeper = asyncio.create_task(self._keep(), name="account-slots")
 
     async def stop(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-        await asyncio.gather(*([self._renewer] if self._renewer else []), *self._tasks, return_exceptions=True)
-        await asyncio.gather(*(self._store.release(NAMESPACE, k, o) for k, o in self._held.items()),
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+        keys = [key for held in self._held.values() for key in held]
+        await asyncio.gather(*(self._store.release(NAMESPACE, key, self._owner) for key in keys),
                              return_exceptions=True)
+        self._held.clear()
 
     async def take(self, account_id: str, limit: int) -> str | None:
-        """A slot key of `account_id` now held by this call; None when every one is taken elsewhere."""
-        owner = f"{self._replica}:{next(self._serial)}"
-        order = random.sample(range(limit), limit)
+        """A slot token for one call on `account_id`; None when other replicas hold every slot."""
+        held = self._held.setdefault(account_id, [])
+        if self._busy.get(account_id, 0) < len(held):
+            self._busy[account_id] = self._busy.get(account_id, 0) + 1
+            return account_id
+        free = [i for i in range(limit) if f"{account_id}:{i}" not in held]
         try:
-            for index in order:
+            for index in random.sample(free, len(free)):
                 key = f"{account_id}:{index}"
-                if await self._store.claim(NAMESPACE, key, owner, SLOT_TTL):
-                    self._held[key] = owner
-                    return key
+                if await self._store.claim(NAMESPACE, key, self._owner, SLOT_TTL):
+                    held.append(key)
+                    self._busy[account_id] = self._busy.get(account_id, 0) + 1
+                    return account_id
         except StoreUnavailable:
-            return LOCAL
+            return LOCAL + account_id
         return None
 
-    def give_back(self, key: str | None) -> None:
-        """Release a slot in the background: the caller's answer does not wait on the store."""
-        owner = self._held.pop(key, None) if key else None
-        if owner is None:
+    def give_back(self, token: str | None) -> None:
+        """The call is over; its slot stays held a moment for the next call (see IDLE)."""
+        if token is None or token.startswith(LOCAL):
             return
-        task = asyncio.get_running_loop().create_task(self._release(key or "", owner))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._busy[token] -= 1
+        self._last_used[token] = time.monotonic()
 
-    async def _release(self, key: str, owner: str) -> None:
-        try:
-            await self._store.release(NAMESPACE, key, owner)
-        except StoreUnavailable:
-            pass  # it expires by itself
-
-    async def _renew_forever(self) -> None:
+    async def _keep(self) -> None:
+        """Give back slots idle for IDLE seconds, and renew the rest every RENEW_EVERY seconds."""
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(RENEW_EVERY)
-            for key, owner in list(self._held.items()):
-                try:
-                    await self._store.claim(NAMESPACE, key, owner, SLOT_TTL)
-                except StoreUnavailable:
-                    break
-                except Exception:
-                    log.exception("renewing slot %s failed", key)
+            await asyncio.sleep(TICK)
+            try:
+                await self._release_idle()
+                if time.monotonic() - renewed >= RENEW_EVERY:
+                    renewed = time.monotonic()
+                    for key in [key for held in self._held.values() for key in held]:
+                        await self._store.claim(NAMESPACE, key, self._owner, SLOT_TTL)
+            except StoreUnavailable:
+                pass  # the store warns once per 30 s; slots expire by themselves if it stays away
+            except Exception:
+                log.exception("keeping account slots failed")
+
+    async def _release_idle(self) -> None:
+        now = time.monotonic()
+        for account_id, held in self._held.items():
+            spare = len(held) - self._busy.get(account_id, 0)
+            if spare > 0 and now - self._last_used.get(account_id, 0.0) >= IDLE:
+                for key in [held.pop() for _ in range(spare)]:
+                    await self._store.release(NAMESPACE, key, self._owner)

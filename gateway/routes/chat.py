@@ -180,11 +180,11 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
         lease = await cancel_on_disconnect(request, pool.acquire(call.complete, pinned=owner))
         lease.release()
         request.state.account = lease.account_id
-        await state.chats.remember(lease.value["chat_id"], lease.account_id)
+        state.chats.remember(lease.value["chat_id"], lease.account_id)
         return json_response(extra(lease.value) if extra else lease.value)
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, pool.acquire(call.open, pinned=owner))
     request.state.account = opened.account_id
-    await state.chats.remember(opened.value.translator.chat_id, opened.account_id)
+    state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     grace = state.settings.timeouts.shutdown_grace
     shutdown = anyio.Event()
     return EventSourceResponse(_stream(call, opened, chat.include_usage, CutOnShutdown(shutdown, grace)), sep="\n",

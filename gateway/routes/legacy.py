@@ -85,7 +85,7 @@ async def _image(request: Request, body: dict[str, Any], model_name: str, prompt
     lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner))
     lease.release()
     answer = lease.value
-    await state.chats.remember(answer.chat_id, lease.account_id)
+    state.chats.remember(answer.chat_id, lease.account_id)
     request.state.account = lease.account_id
     first = answer.images[0]
     usage = {"input_tokens": 0, "output_tokens": 0, "characters": 0, "width": first.width,

@@ -34,6 +34,13 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
 return 1
 """
+# KEYS[1] the record, KEYS[2] its namespace index; ARGV data, ttl ms, expiry score, now
+PUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+return 1
+"""
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]); redis.call('ZREM', KEYS[2], KEYS[1]) end
 return 0
@@ -48,6 +55,7 @@ class RedisStore:
         self._redis = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
                                            health_check_interval=30)
         self._claim = self._redis.register_script(CLAIM)
+        self._put = self._redis.register_script(PUT)
         self._release = self._redis.register_script(RELEASE)
         self.outage = Outage("redis")
         self._resting_until = 0.0
@@ -69,18 +77,14 @@ class RedisStore:
 
     async def put(self, namespace: str, key: str, record: Mapping[str, Any], ttl: float) -> None:
         data, name, index = orjson.dumps(record), _key(namespace, key), _index(namespace)
-
-        async def work() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                if ttl <= 0:
-                    pipe.delete(name).zrem(index, name)
-                else:
-                    now = time.time()  # the index drops what expired, so it stays as small as the live records
-                    pipe.set(name, data, px=max(1, round(ttl * 1000))).zadd(index, {name: now + ttl})
-                    pipe.zremrangebyscore(index, "-inf", now)
-                await pipe.execute()
-
-        await self._call(work)
+        if ttl <= 0:
+            await self.delete(namespace, key)
+            return
+        # One script, not a MULTI pipeline: atomic all the same, in one command and one reply.
+        # The index drops what expired, so it stays as small as the live records.
+        now = time.time()
+        args = [data, max(1, round(ttl * 1000)), now + ttl, now]
+        await self._call(lambda: self._put(keys=[name, index], args=args))
 
     async def delete(self, namespace: str, key: str) -> bool:
         name, index = _key(namespace, key), _index(namespace)
