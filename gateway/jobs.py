@@ -95,6 +95,9 @@ class JobManager:
 
     async def create(self, request: VideoRequest, model: str, owner: str = "") -> Record:
         """Start the render upstream (failing over between accounts), store the job, poll it."""
+        if not self._store.healthy():  # the render would spend an account's daily quota, then be lost
+            raise StoreUnavailable(f"The shared state store ({self._store.kind}) is unreachable: a video could not be "
+                                   "tracked, so none was started; try again shortly.", headers={"retry-after": "1"})
 
         async def attempt(client: QwenClient) -> tuple[str, str]:
             chat_id = await client.create_chat(model, "t2v")

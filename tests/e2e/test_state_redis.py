@@ -116,6 +116,10 @@ def test_redis_down_chat_serves_on_health_is_degraded_state_routes_503_and_it_re
                 assert "state store (redis) is unreachable" in listing.json()["error"]["message"]
             with pytest.raises(openai.InternalServerError):
                 client.files.create(file=("a.pdf", PDF, "application/pdf"), purpose="user_data")
+            renders = len(running.upstream_requests("/api/v2/chat/completions"))
+            with pytest.raises(openai.InternalServerError, match="none was started"):
+                client.videos.create(prompt="would be lost")
+            assert len(running.upstream_requests("/api/v2/chat/completions")) == renders  # no quota spent
             warnings = [line for line in gateway.log.read_text().splitlines() if "unreachable" in line]
             assert len(warnings) == 1  # one line per 30 s, not one per request
             redis.start()
