@@ -24,6 +24,7 @@ from bench.report import table
 from bench.scenarios import gateway_chat, gateway_stream
 
 BASE = "memory"
+ROUNDS = 5
 
 
 @contextmanager
@@ -50,22 +51,33 @@ def store_gateways(sim_url: str, logs: Path, env: dict[str, str]) -> Iterator[di
 
 
 async def compare(servers: dict[str, Server], requests: int, time_cap: float) -> list[Result]:
-    """Each chat scenario at concurrency 1 on every store's gateway; scenario names carry the store."""
-    results: list[Result] = []
+    """Each chat scenario at concurrency 1 on every store's gateway; scenario names carry the store.
+
+    The stores take turns in `ROUNDS` rounds, so a change in the machine's load during the
+    run (other people's work) falls on every store alike.
+    """
+    results: dict[tuple[str, str], Result] = {}
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for server in servers.values():
             await wait_ready(server, "/health")
         for make in (gateway_chat, gateway_stream):
-            for store, server in servers.items():
-                scenario = make(server.url)
+            scenarios = {store: make(server.url) for store, server in servers.items()}
+            for scenario in scenarios.values():
                 await warm_up(scenario, session)
-                before = cpu_seconds(server.process.pid)
-                result = await drive(scenario, session, requests, 1, time_cap)
-                result.cpu = {"gateway": cpu_seconds(server.process.pid) - before}
-                result.scenario = f"{scenario.name} on {store}"
-                results.append(result)
-    return results
+            for _ in range(ROUNDS):
+                for store, server in servers.items():
+                    before = cpu_seconds(server.process.pid)
+                    part = await drive(scenarios[store], session, max(1, requests // ROUNDS), 1, time_cap / ROUNDS)
+                    spent = cpu_seconds(server.process.pid) - before
+                    name = f"{scenarios[store].name} on {store}"
+                    total = results.setdefault((name, store), Result(name, 1, 0, cpu={"gateway": 0.0}))
+                    total.requests += part.requests
+                    total.elapsed += part.elapsed
+                    total.samples.extend(part.samples)
+                    total.errors.update(part.errors)
+                    total.cpu["gateway"] += spent
+    return list(results.values())
 
 
 def store_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
