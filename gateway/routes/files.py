@@ -71,7 +71,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
     lease.release()
     request.state.account = lease.account_id
     created = int(time.time())
-    record = {
+    record: dict[str, Any] = {
         "id": "file-" + secrets.token_hex(12),
         "object": "file",
         "bytes": len(part.data),
@@ -117,7 +117,7 @@ def _content_type(declared: str, filename: str) -> str:
 async def _lookup(request: Request) -> dict[str, Any]:
     """The stored upload, if this request's API key made it: anyone else is told it does not exist."""
     file_id = request.path_params["file_id"]
-    entry = await request.app.state.store.get(NAMESPACE, file_id)
+    entry: dict[str, Any] | None = await request.app.state.store.get(NAMESPACE, file_id)
     if entry is None or entry.get("owner", "") != request_owner(request.scope):
         raise NotFound(f"No file with id '{file_id}' was uploaded to this gateway (or it was forgotten).",
                        param="file_id")

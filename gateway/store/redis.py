@@ -83,7 +83,7 @@ class RedisStore:
         # One script, not a MULTI pipeline: atomic all the same, in one command and one reply.
         # The index drops what expired, so it stays as small as the live records.
         now = time.time()
-        args = [data, max(1, round(ttl * 1000)), now + ttl, now]
+        args: list[bytes | int | float] = [data, max(1, round(ttl * 1000)), now + ttl, now]
         await self._call(lambda: self._put(keys=[name, index], args=args))
 
     async def delete(self, namespace: str, key: str) -> bool:
@@ -91,7 +91,9 @@ class RedisStore:
 
         async def work() -> bool:
             async with self._redis.pipeline(transaction=True) as pipe:
-                deleted, _ = await pipe.delete(name).zrem(index, name).execute()
+                pipe.delete(name)
+                pipe.zrem(index, name)
+                deleted, _ = await pipe.execute()
             return bool(deleted)
 
         return await self._call(work)
@@ -99,9 +101,11 @@ class RedisStore:
     async def list(self, namespace: str) -> list[Record]:
         index = _index(namespace)
 
-        async def work() -> list[tuple[bytes, bytes | None]]:
+        async def work() -> list[tuple[bytes, Any]]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                _, names = await pipe.zremrangebyscore(index, "-inf", time.time()).zrange(index, 0, -1).execute()
+                pipe.zremrangebyscore(index, "-inf", time.time())
+                pipe.zrange(index, 0, -1)
+                _, names = await pipe.execute()
             return list(zip(names, await self._redis.mget(names))) if names else []
 
         found = [decode(namespace, name.decode()[len(index):], data)
@@ -110,7 +114,7 @@ class RedisStore:
 
     async def claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
         keys = [_key(namespace, key), _index(namespace)]
-        args = [lease_record(owner), max(1, round(ttl * 1000)), time.time() + ttl]
+        args: list[bytes | int | float] = [lease_record(owner), max(1, round(ttl * 1000)), time.time() + ttl]
         return bool(await self._call(lambda: self._claim(keys=keys, args=args)))
 
     async def release(self, namespace: str, key: str, owner: str) -> None:
