@@ -60,6 +60,7 @@ class Server:
 class Stack:
     simulator: Server
     gateway: Server
+    logs: Path
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -120,7 +121,8 @@ def stack(keep_logs: Path | None = None, gateway_config: str = "") -> Iterator[S
                                          "--speed", "0", "--log-level", "warning"], env, sim_port, logs)
         exits.callback(simulator.stop)
         gateway_env = {**env, "QWEN_BASE_URL": simulator.url, "QWEN_TOKENS": ",".join(TOKENS),
-                       "GATEWAY_HOST": HOST, "GATEWAY_PORT": str(gateway_port), "GATEWAY_API_KEYS": ""}
+                       "GATEWAY_HOST": HOST, "GATEWAY_PORT": str(gateway_port), "GATEWAY_API_KEYS": "",
+                       "GATEWAY_STATE_URL": f"sqlite:///{logs.resolve()}/state.db"}  # the default store, not ./data/
         gateway = _spawn("gateway", ["-m", "gateway", "--config", str(config)], gateway_env, gateway_port, logs)
         exits.callback(gateway.stop)  # callbacks run last-in first-out: the gateway stops first
-        yield Stack(simulator, gateway)
+        yield Stack(simulator, gateway, logs)

@@ -24,6 +24,7 @@ from bench.load import Result, drive, warm_up
 from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
 from bench.scenarios import Scenario, direct, gateway_chat, gateway_stream
+from bench.stores import compare, report, store_gateways
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class Options:
     time_cap: float  # seconds, per scenario and concurrency
     keep_logs: Path | None
     conversations: int = 20  # long conversations timed at turn 40, per chaining setting
+    stores: bool = True  # also compare the state stores (memory, sqlite, redis)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -46,6 +48,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
     parser.add_argument("--conversations", type=int,
                         help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
+    parser.add_argument("--no-stores", action="store_true", help="skip the state-store comparison")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -56,7 +59,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
     conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
-    return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations))
+    return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores)
 
 
 def _cpu_now(servers: Stack) -> dict[str, float]:
@@ -109,6 +112,12 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                     results.append(await _measure(servers, scenario, session, options, concurrency))
         finally:
             await asyncio.gather(*(session.close() for session in sessions))
+        if options.stores:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
+            with store_gateways(servers.simulator.url, servers.logs, env) as gateways:
+                print("state stores: " + ", ".join(gateways), file=sys.stderr)
+                compared = await compare(gateways, options.requests, options.time_cap)
+            notes.append(report(compared, "redis" not in gateways))
     if options.conversations:
         notes.append(await _conversations(options))
     return results, notes

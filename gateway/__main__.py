@@ -40,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("CLIENT AUTH IS OFF on %s, which is not a loopback address: anyone who can reach port %d can "
                     "spend these Qwen accounts. Set GATEWAY_API_KEYS (or api_keys in config.yaml).",
                     settings.host, settings.port)
+    try:
+        app = build_app(settings)  # opens the state store: an unwritable SQLite path stops here
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
-        build_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+        app, host=settings.host, port=settings.port, loop="uvloop",
         http=with_head_timeout(settings.limits.head_timeout), limit_concurrency=settings.limits.max_connections,
         log_level=settings.log_level, access_log=False, log_config=_uvicorn_log_config(),
         timeout_graceful_shutdown=int(settings.timeouts.shutdown_grace) + 5,

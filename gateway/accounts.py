@@ -21,11 +21,13 @@ from typing import Any, Generic, TypeVar
 from .config import Cooldowns
 from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited
 from .qwen.client import QwenClient
+from .slots import SharedSlots
 
 log = logging.getLogger("gateway.accounts")
 T = TypeVar("T")
 MAX_REMEMBERED_CHATS = 100_000
 TRANSIENT_RETRY_DELAY = 0.8  # seconds before a transient failure is retried on the same account
+SHARED_SLOT_WAIT = 0.1  # seconds between tries when other replicas hold every slot of an account
 
 
 @dataclass
@@ -53,10 +55,11 @@ class Account:
 class Lease(Generic[T]):
     """An account held for one call; `release()` exactly once (idempotent)."""
 
-    def __init__(self, pool: AccountPool, account: Account, value: T) -> None:
+    def __init__(self, pool: AccountPool, account: Account, value: T, slot: str | None = None) -> None:
         self._pool = pool
         self.account = account
         self.value = value
+        self._slot = slot  # a shared concurrency slot (several replicas), see slots.py
         self._released = False
 
     @property
@@ -68,7 +71,7 @@ class Lease(Generic[T]):
         if self._released:
             return
         self._released = True
-        self._pool._free(self.account)
+        self._pool._free(self.account, self._slot)
         if isinstance(error, UpstreamError):
             self._pool._punish(self.account, error)
         elif error is None:
@@ -93,6 +96,12 @@ class AccountPool:
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a free slot, in order
         self._chat_owners: OrderedDict[str, str] = OrderedDict()
+        self.on_mark: Callable[[Account], None] | None = None  # told of each cool-down or invalid mark (the store)
+        self.slots: SharedSlots | None = None  # several replicas: concurrency slots shared through the store
+
+    def now(self) -> float:
+        """The pool's clock, which `cool_until` is measured on."""
+        return self._clock()
 
     async def close(self) -> None:
         await asyncio.gather(*(a.client.close() for a in self.accounts))
@@ -136,11 +145,11 @@ class AccountPool:
         for _ in range(self._max_attempts):
             if last is not None and loop.time() >= deadline:
                 break
-            account = await self._take(pinned, tried, deadline, last)
+            account, slot = await self._take_slot(pinned, tried, deadline, last)
             try:
                 value = await attempt(account.client)
             except UpstreamError as error:
-                self._free(account)
+                self._free(account, slot)
                 self._punish(account, error)
                 last = error
                 if not error.retry_elsewhere or pinned is not None:
@@ -148,9 +157,9 @@ class AccountPool:
                 tried.add(account.id)
                 continue
             except BaseException:
-                self._free(account)
+                self._free(account, slot)
                 raise
-            return Lease(self, account, value)
+            return Lease(self, account, value, slot)
         assert last is not None
         raise self._client_error(last)
 
@@ -174,6 +183,23 @@ class AccountPool:
             if woken:
                 self._wake_next()  # the freed slot is not one this call can use: pass it on
             woken = await self._wait_in_line(deadline)
+
+    async def _take_slot(self, pinned: str | None, tried: set[str], deadline: float,
+                         last: UpstreamError | None) -> tuple[Account, str | None]:
+        """`_take`, then (several replicas) one of the account's shared slots, waiting while others hold all."""
+        loop = asyncio.get_running_loop()
+        while True:
+            account = await self._take(pinned, tried, deadline, last)
+            if self.slots is None:
+                return account, None
+            slot = await self.slots.take(account.id, account.limit)
+            if slot is not None:
+                return account, slot
+            self._free(account)
+            if loop.time() >= deadline:
+                raise NoAccountAvailable("every Qwen account is busy across the gateway's replicas; try again shortly",
+                                         headers={"retry-after": "1"})
+            await asyncio.sleep(SHARED_SLOT_WAIT)
 
     async def _wait_in_line(self, deadline: float) -> bool:
         waiter = asyncio.get_running_loop().create_future()
@@ -207,8 +233,10 @@ class AccountPool:
             return [account] if account and account.state(now) == "healthy" else []
         return [a for a in self.accounts if a.state(now) == "healthy"]
 
-    def _free(self, account: Account) -> None:
+    def _free(self, account: Account, slot: str | None = None) -> None:
         account.in_flight -= 1
+        if self.slots is not None:
+            self.slots.give_back(slot)
         self._wake_next()
 
     def _punish(self, account: Account, error: UpstreamError) -> None:
@@ -223,6 +251,7 @@ class AccountPool:
             if not account.invalid:
                 log.warning("account %s marked invalid: %s", account.id, error.message)
             account.invalid, account.invalid_reason = True, error.message
+            self._marked(account)
         elif penalty == "resting":  # the auth host is out of reach: try again after its backoff
             self._cool(account, now + getattr(error, "seconds", 60.0), "auth host unreachable: token refresh pending", error)
         elif penalty == "failure":
@@ -235,6 +264,11 @@ class AccountPool:
         account.cool_until = max(account.cool_until, until)
         account.cool_reason = reason
         log.warning("account %s cooling down for %.0f s (%s): %s", account.id, until - self._clock(), reason, error.message)
+        self._marked(account)
+
+    def _marked(self, account: Account) -> None:
+        if self.on_mark is not None:
+            self.on_mark(account)
 
     def _client_error(self, error: UpstreamError) -> GatewayError:
         """What the client sees once no retry is left."""

@@ -16,18 +16,22 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .account_marks import AccountMarks
 from .accounts import AccountPool
 from .attachments import MediaState
 from .catalog import ModelCatalog
+from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
+from .conversations import ConversationMap
 from .errors import GatewayError, InvalidRequest, NotFound
-from .middleware import ApiKeyAuth, RequestLog
 from .jobs import JobManager
 from .limits import BodyBudget
+from .middleware import ApiKeyAuth, RequestLog
+from .qwen.auth import credential_key
 from .qwen.client import QwenClient
 from .routes import admin, chat, files, images, legacy, models, videos
 from .routes.common import ClientDisconnected, json_response
-from .conversations import ConversationMap
+from .slots import SharedSlots
 from .store import Store, open_store
 from .upkeep import Upkeep
 
@@ -41,6 +45,9 @@ SIMULATOR_ACCOUNT = AccountSettings(id="simulator", token="simulator-token")
 def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     """`store`: shared state owned by the caller, which may outlive this app (else from `state_url`)."""
     state_store = store if store is not None else open_store(settings.state_url)
+    if store is None and state_store.kind == "memory":
+        log.warning("state_url is memory://: video jobs, files and account cool-downs are lost on restart and not "
+                    "shared with other replicas; use the default sqlite:///data/gateway.db, or redis://")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +63,14 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         app.state.settings = effective
         app.state.pool = pool
+        app.state.store = state_store
+        app.state.chats = ChatOwners(state_store, pool)
+        # Marks are keyed to the credential the operator configured: replacing it clears an invalid mark.
+        marks = AccountMarks(state_store, pool, {a.id: credential_key(a) for a in effective.accounts})
+        await marks.start()  # a restarted gateway knows which accounts rest before its first request
+        if state_store.shared:
+            pool.slots = SharedSlots(state_store)
+            pool.slots.start()
         app.state.simulated = simulator is not None
         app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
@@ -69,6 +84,10 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         finally:
             await upkeep.stop()
             await app.state.jobs.stop()
+            await app.state.chats.flush()
+            await marks.stop()
+            if pool.slots is not None:
+                await pool.slots.stop()
             await app.state.media.close()
             await pool.close()
             if store is None:

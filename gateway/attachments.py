@@ -208,7 +208,6 @@ class MediaState:
         self.settings = settings
         self.fetcher = ImageFetcher(settings.fetch_max_bytes, settings.fetch_timeout, settings.allow_private_fetch)
         self.uploads = UploadCache(settings.upload_cache_seconds, settings.sts_keys)
-        self.files: OrderedDict[str, dict[str, Any]] = OrderedDict()  # /v1/files records, see routes/files
 
     async def close(self) -> None:
         await self.fetcher.close()

@@ -13,6 +13,7 @@ import yaml
 DEFAULT_QWEN_BASE_URL = "https://chat.qwen.ai"
 DEFAULT_QWEN_AUTH_URL = "https://auth.qwen.ai"
 DEFAULT_QWEN_VERSION = "0.3.12"
+STATE_SCHEMES = ("memory://", "sqlite://", "redis://", "rediss://")
 
 
 class ConfigError(Exception):
@@ -120,7 +121,7 @@ class Settings:
     max_attempts: int = 3
     max_body_bytes: int = 48 * 1024 * 1024  # a 25 MB image as a data: URI is ~34 MB of JSON
     models_ttl: float = 300.0
-    state_url: str = "memory://"
+    state_url: str = "sqlite:///data/gateway.db"  # memory:// (tests), sqlite:///path, redis://host:port/db
     log_level: str = "info"
 
 
@@ -289,11 +290,11 @@ def _check(settings: Settings) -> None:
     _check_video(settings.video)
     _check_media(settings.media)
     _check_limits(settings.limits)
-    if not settings.state_url.startswith("memory://"):
+    if not settings.state_url.startswith(STATE_SCHEMES):
         # Name the scheme only: a redis:// URL may carry a password.
         scheme = settings.state_url.partition("://")[0] + "://" if "://" in settings.state_url else "that"
-        raise ConfigError(f"state_url (GATEWAY_STATE_URL): only memory:// is available yet, not {scheme} "
-                          "(a Redis store comes next)")
+        raise ConfigError(f"state_url (GATEWAY_STATE_URL): {scheme} is not a store; "
+                          "use sqlite:///path, redis://host:port/db, rediss://… or memory://")
     ids = [a.id for a in settings.accounts]
     if len(ids) != len(set(ids)):
         raise ConfigError("accounts: ids must be unique")

@@ -14,6 +14,7 @@ answer, so every replica finds it and no message text is stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import orjson
 
 from .config import ConversationSettings
-from .store import MemoryStore, Store
+from .store import MemoryStore, Store, StoreUnavailable
 from .translate.chat import text_of
 
 NAMESPACE = "conversations"
@@ -90,7 +91,10 @@ class ConversationMap:
         if last is None:
             return None
         key = self._key(owner, model, instructions, prefix_digests(messages[: last + 1])[-1])
-        record = await self._store.get(NAMESPACE, key)
+        try:
+            record = await self._store.get(NAMESPACE, key)
+        except StoreUnavailable:
+            return None  # chaining only saves tokens: without the store, fold as before
         if record is None:
             return None
         return Link(key, str(record["account_id"]), str(record["chat_id"]), str(record["parent_id"]), last + 1)
@@ -103,8 +107,11 @@ class ConversationMap:
             return
         digest = prefix_digests([*messages, answer])[-1]
         record = {"account_id": account_id, "chat_id": chat_id, "parent_id": parent_id}
-        await self._store.put(NAMESPACE, self._key(owner, model, instructions, digest), record,
-                              self._settings.chain_ttl)
+        try:
+            await self._store.put(NAMESPACE, self._key(owner, model, instructions, digest), record,
+                                  self._settings.chain_ttl)
+        except StoreUnavailable:
+            return  # the next turn folds: nothing is lost but the shortcut
         self._puts += 1
         if self._puts % SWEEP_EVERY == 0 and isinstance(self._store, MemoryStore):
             # Every answer leaves a link and most are never read again: the memory store drops
@@ -112,4 +119,5 @@ class ConversationMap:
             await self._store.list(NAMESPACE)
 
     async def forget(self, link: Link) -> None:
-        await self._store.delete(NAMESPACE, link.key)
+        with contextlib.suppress(StoreUnavailable):
+            await self._store.delete(NAMESPACE, link.key)

@@ -16,10 +16,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .accounts import AccountPool
-from .errors import InvalidRequest, NotFound, PayloadTooLarge
-from .qwen.client import QwenClient
-from .qwen.files import download
+from .errors import InvalidRequest, PayloadTooLarge
+from .file_records import find_upload, upload_bytes
+from .middleware import request_owner
 from .routes.common import cancel_on_disconnect
 
 DOCUMENT_TYPES = {
@@ -88,18 +87,8 @@ async def load_documents(request: Request, messages: list[dict[str, Any]]) -> li
 
 
 async def _uploaded(request: Request, file_id: str, where: str) -> tuple[bytes, str]:
-    """A `/v1/files` upload's bytes, through the account that holds it."""
+    """A `/v1/files` upload's bytes and name, through the account that holds it."""
     state = request.app.state
-    entry = state.media.files.get(file_id)
-    if entry is None:
-        raise NotFound(f"{where}: no file with id '{file_id}' was uploaded to this gateway (or it was forgotten).",
-                       param=f"{where}.file.file_id")
-    settings = state.media.settings
-    pool: AccountPool = state.pool
-
-    async def attempt(client: QwenClient) -> tuple[bytes, str]:
-        return await download(client, entry["uploaded"].file_url, settings.fetch_max_bytes, settings.fetch_timeout)
-
-    lease = await cancel_on_disconnect(request, pool.acquire(attempt, pinned=entry["account"]))
-    lease.release()
-    return lease.value[0], str(entry["record"]["filename"])
+    entry = await find_upload(state.store, file_id, request_owner(request.scope), param=f"{where}.file.file_id")
+    data, _ = await cancel_on_disconnect(request, upload_bytes(state.pool, entry, state.media.settings))
+    return data, str(entry["record"]["filename"])

@@ -1,15 +1,17 @@
-"""Fixtures for the simulator's own tests: one server per module, reset before each test.
-
-A module sets `TOKEN`, the bearer token its `client` sends.
+"""Fixtures for the simulator's own tests: one server per module, reset before each test
+(a module sets `TOKEN`, the bearer token its `client` sends); and a real Redis for all.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from gateway.simulator import RunningSimulator, SimOptions, start_simulator
+
+from redis_server import RedisServer
+from redis_server import redis_server as start_redis
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -30,3 +32,17 @@ async def shared_client(sim: RunningSimulator, request: pytest.FixtureRequest) -
 async def client(sim: RunningSimulator, shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
     sim.state.reset()  # also restores the options the server was built with
     return shared_client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole run, started on first use and stopped at the end."""
+    with start_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis URL with an empty database: each test starts clean."""
+    redis_server.flush()
+    return redis_server.url

@@ -1,21 +1,34 @@
-"""MemoryStore: JSON records by namespace, copies not references, expiry; open_store's schemes."""
+"""The Store contract, once for each backend (memory, SQLite, a real Redis), and open_store's URLs."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from gateway.config import ConfigError, load_settings
-from gateway.store import MemoryStore, open_store
+from gateway.store import MemoryStore, Store, StoreUnavailable, open_store
+from gateway.store.redis import RedisStore
+from gateway.store.sqlite import SqliteStore
+
+SHORT = 0.3  # a TTL that runs out within the test
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+@pytest_asyncio.fixture(params=["memory", "sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        opened: Store = open_store("memory://")
+    elif request.param == "sqlite":
+        opened = open_store(f"sqlite:///{tmp_path}/state.db")  # tmp_path is absolute: four slashes
+    else:
+        opened = open_store(request.getfixturevalue("redis_url"))
+    yield opened
+    await opened.close()
 
-    def __call__(self) -> float:
-        return self.now
 
-
-async def test_put_get_list_delete_by_namespace():
-    store = MemoryStore()
+async def test_put_get_list_delete_by_namespace(store: Store):
     await store.put("videos", "a", {"id": "a", "n": 1}, ttl=60)
     await store.put("videos", "b", {"id": "b", "n": 2}, ttl=60)
     await store.put("other", "a", {"id": "elsewhere"}, ttl=60)
@@ -28,8 +41,14 @@ async def test_put_get_list_delete_by_namespace():
     assert await store.list("nothing-here") == []
 
 
-async def test_records_are_copies_so_callers_cannot_change_what_is_stored():
-    store = MemoryStore()
+async def test_a_put_replaces_the_record(store: Store):
+    await store.put("files", "f", {"v": 1}, ttl=60)
+    await store.put("files", "f", {"v": 2, "nested": {"list": [1, "x", None]}}, ttl=60)
+    assert await store.get("files", "f") == {"v": 2, "nested": {"list": [1, "x", None]}}
+    assert await store.list("files") == [{"v": 2, "nested": {"list": [1, "x", None]}}]
+
+
+async def test_records_are_copies_so_callers_cannot_change_what_is_stored(store: Store):
     record = {"id": "a", "error": None, "tags": ["x"]}
     await store.put("videos", "a", record, ttl=60)
     record["tags"].append("mutated")
@@ -38,45 +57,119 @@ async def test_records_are_copies_so_callers_cannot_change_what_is_stored():
     assert await store.get("videos", "a") == {"id": "a", "error": None, "tags": ["x"]}
 
 
-async def test_records_that_would_not_serialise_fail_at_once():
+async def test_records_that_would_not_serialise_fail_at_once(store: Store):
     with pytest.raises(TypeError):
-        await MemoryStore().put("videos", "a", {"when": object()}, ttl=60)
+        await store.put("videos", "a", {"when": object()}, ttl=60)
 
 
-async def test_records_expire_after_their_ttl():
-    clock = Clock()
-    store = MemoryStore(clock=clock)
-    await store.put("videos", "short", {"id": "short"}, ttl=10)
-    await store.put("videos", "long", {"id": "long"}, ttl=100)
-    clock.now += 10
+async def test_records_expire_after_their_ttl(store: Store):
+    await store.put("videos", "short", {"id": "short"}, ttl=SHORT)
+    await store.put("videos", "long", {"id": "long"}, ttl=60)
+    await asyncio.sleep(SHORT + 0.1)
     assert await store.get("videos", "short") is None
+    assert await store.delete("videos", "short") is False
     assert [r["id"] for r in await store.list("videos")] == ["long"]
     await store.put("videos", "long", {"id": "long"}, ttl=0)  # no time left: gone
     assert await store.list("videos") == []
 
 
-async def test_only_memory_urls_open_and_others_say_why_without_echoing_the_url():
-    assert isinstance(open_store("memory://"), MemoryStore)
-    with pytest.raises(ConfigError, match=r"only memory:// is available yet, not redis://") as caught:
-        open_store("redis://user:s3cret@cache:6379/0")
-    assert "s3cret" not in str(caught.value)
-
-
-def test_a_redis_state_url_fails_at_startup_with_a_clear_message():
-    with pytest.raises(ConfigError, match=r"GATEWAY_STATE_URL.*only memory://") as caught:
-        load_settings(None, {"GATEWAY_STATE_URL": "redis://user:s3cret@cache:6379/0"})
-    assert "s3cret" not in str(caught.value)
-
-
-async def test_a_lease_is_held_by_one_owner_until_released_or_expired():
-    clock = Clock()
-    store = MemoryStore(clock=clock)
-    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True
-    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is False
-    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True  # renewal by its holder
+async def test_a_lease_is_held_by_one_owner_until_released_or_expired(store: Store):
+    assert await store.claim("leases", "job-1", "replica-a", ttl=SHORT) is True
+    assert await store.claim("leases", "job-1", "replica-b", ttl=SHORT) is False
+    assert await store.claim("leases", "job-1", "replica-a", ttl=SHORT) is True  # renewal by its holder
     await store.release("leases", "job-1", "replica-b")  # not the holder: no effect
-    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is False
-    clock.now += 10  # the holder stopped renewing
-    assert await store.claim("leases", "job-1", "replica-b", ttl=10) is True
+    assert await store.claim("leases", "job-1", "replica-b", ttl=SHORT) is False
+    await asyncio.sleep(SHORT + 0.1)  # the holder stopped renewing
+    assert await store.claim("leases", "job-1", "replica-b", ttl=60) is True
     await store.release("leases", "job-1", "replica-b")
-    assert await store.claim("leases", "job-1", "replica-a", ttl=10) is True
+    assert await store.claim("leases", "job-1", "replica-a", ttl=60) is True
+    assert await store.claim("leases", "job-2", "replica-b", ttl=60) is True  # leases are per key
+
+
+async def test_many_claims_at_once_have_exactly_one_winner(store: Store):
+    won = await asyncio.gather(*(store.claim("leases", "slot", f"replica-{i}", ttl=60) for i in range(20)))
+    assert won.count(True) == 1
+
+
+async def test_two_handles_on_one_store_see_the_same_records(store: Store, tmp_path: Path, request):
+    """What a second replica (Redis) or the next process after a restart (SQLite) sees."""
+    if isinstance(store, MemoryStore):
+        pytest.skip("memory:// is one process by definition")
+    url = f"sqlite:///{tmp_path}/state.db" if isinstance(store, SqliteStore) else request.getfixturevalue("redis_url")
+    other = open_store(url)
+    try:
+        await store.put("files", "f", {"id": "f"}, ttl=60)
+        assert await other.get("files", "f") == {"id": "f"}
+        assert await store.claim("leases", "job", "replica-a", ttl=60) is True
+        assert await other.claim("leases", "job", "replica-b", ttl=60) is False
+    finally:
+        await other.close()
+
+
+async def test_an_undecodable_record_is_logged_and_skipped(store: Store, caplog, tmp_path: Path):
+    await store.put("videos", "good", {"id": "good"}, ttl=60)
+    await _write_raw(store, "videos", "bad", b"\x80not json{")
+    with caplog.at_level(logging.WARNING, logger="gateway.store"):
+        assert await store.get("videos", "bad") is None
+        assert await store.list("videos") == [{"id": "good"}]
+    assert "videos/bad" in caplog.text
+
+
+async def _write_raw(store: Store, namespace: str, key: str, data: bytes) -> None:
+    """An older gateway's record: bytes this one cannot read."""
+    if isinstance(store, MemoryStore):
+        store._spaces[namespace][key] = (store._clock() + 60, data)
+    elif isinstance(store, SqliteStore):
+        db = await store._conn()
+        await db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", (namespace, key, 4e9, data))
+    else:
+        assert isinstance(store, RedisStore)
+        await store._redis.set(f"gw:{namespace}:{key}", data)
+        await store._redis.zadd(f"gw:{namespace}:", {f"gw:{namespace}:{key}": 4e9})
+
+
+def test_sqlite_urls_are_relative_with_three_slashes_and_absolute_with_four(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///data/nested/gateway.db")
+    assert (tmp_path / "data" / "nested" / "gateway.db").is_file()  # created on first use
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")
+    assert isinstance(relative, SqliteStore) and isinstance(absolute, SqliteStore)
+    assert absolute.path == tmp_path / "abs.db"
+
+
+def test_an_unwritable_sqlite_path_refuses_to_start_naming_it(tmp_path: Path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "state.db").mkdir()  # a folder where the file should be: never writable, even as root
+    with pytest.raises(ConfigError, match="cannot write the SQLite store at .*locked/state.db"):
+        open_store(f"sqlite:///{locked}/state.db")
+
+
+def test_unknown_schemes_say_why_without_echoing_the_url():
+    with pytest.raises(ConfigError, match=r"mysql:// is not a store") as caught:
+        open_store("mysql://user:s3cret@db/0")
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="GATEWAY_STATE_URL") as caught:
+        load_settings(None, {"GATEWAY_STATE_URL": "mysql://user:s3cret@db/0"})
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_an_unreachable_redis_fails_fast_and_recovers_without_a_new_store(redis_server, caplog):
+    store = RedisStore(redis_server.url)
+    try:
+        await store.put("videos", "a", {"id": "a"}, ttl=60)
+        redis_server.stop()
+        with caplog.at_level(logging.WARNING, logger="gateway.store"):
+            for _ in range(3):
+                with pytest.raises(StoreUnavailable, match=r"redis\) is unreachable"):
+                    await store.get("videos", "a")
+        assert not store.healthy()
+        assert caplog.text.count("unreachable") == 1  # one warning, not one per call
+        redis_server.start()
+        store._resting_until = 0  # skip the one-second rest rather than sleep through it
+        assert await store.list("videos") == []  # the new server is empty, and reached again
+        assert store.healthy()
+    finally:
+        if redis_server.process is None:
+            redis_server.start()
+        await store.close()

@@ -28,10 +28,12 @@ async def health(request: Request) -> Response:
     state = request.app.state
     accounts = state.pool.status()
     healthy = sum(1 for a in accounts if a["state"] == "healthy")
+    store_ok = state.store.healthy()  # an unreachable Redis: chat serves on, jobs and files wait for it
     return json_response({
-        "status": "ok" if healthy else "degraded",
+        "status": "ok" if healthy and store_ok else "degraded",
         "simulated": state.simulated,
         "accounts": {"total": len(accounts), "healthy": healthy},
+        "store": {"kind": state.store.kind, "reachable": store_ok},
     })
 
 

@@ -56,7 +56,7 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
                              code="model_not_supported")
     request.state.model = model.info.id
     pool: AccountPool = state.pool
-    owner = pool.chat_owner(chat.chat_id) if chat.chat_id else None
+    owner = await state.chats.owner(chat.chat_id) if chat.chat_id else None
     if owner is None and chat.chat_id is not None:
         log.info("chat %s has no known owner here; folding into a new chat", chat.chat_id)
         chat = replace(chat, chat_id=None, parent_id=None)
@@ -79,11 +79,11 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
         lease = await cancel_on_disconnect(request, _acquire(pool, call.complete, owner, chaining))
         lease.release()
         request.state.account = lease.account_id
-        pool.remember_chat(lease.value["chat_id"], lease.account_id)
+        state.chats.remember(lease.value["chat_id"], lease.account_id)
         return json_response(extra(lease.value) if extra else lease.value)
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, _acquire(pool, call.open, owner, chaining))
     request.state.account = opened.account_id
-    pool.remember_chat(opened.value.translator.chat_id, opened.account_id)
+    state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     grace = state.settings.timeouts.shutdown_grace
     shutdown = anyio.Event()
     return EventSourceResponse(_stream(call, opened, chat.include_usage, CutOnShutdown(shutdown, grace)), sep="\n",

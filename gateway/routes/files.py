@@ -2,15 +2,16 @@
 
 A file goes to Qwen's storage (STS + OSS) through the first healthy account, the
 way the original proxy uploaded; the bytes are held in memory only while they
-stream through. The gateway remembers each upload (metadata, not bytes) in
-`app.state.media.files`, bounded, so it can be looked up and read back while
-Qwen's signed URL lives.
+stream through. The gateway remembers each upload (metadata, not bytes) in the state
+store (namespace `files`) while Qwen's signed URL lives, so any replica can look it up
+and read it back, after a restart too. A file belongs to the API key that uploaded it.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -19,13 +20,14 @@ from starlette.routing import Route
 
 from ..accounts import AccountPool
 from ..attachments import MediaState
-from ..errors import InvalidRequest, NotFound, PayloadTooLarge
+from ..errors import InvalidRequest, PayloadTooLarge
+from ..file_records import NAMESPACE, find_upload, upload_bytes
 from ..forms import FilePart, Form, read_form
+from ..middleware import request_owner
 from ..qwen.client import QwenClient
-from ..qwen.files import UploadedFile, download, type_by_name, upload
+from ..qwen.files import UploadedFile, type_by_name, upload
 from .common import cancel_on_disconnect, json_response
 
-MAX_REMEMBERED_FILES = 10_000
 SIGNED_URL_SECONDS = 300  # §3.6: when the URL does not say
 
 
@@ -69,7 +71,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
     lease.release()
     request.state.account = lease.account_id
     created = int(time.time())
-    record = {
+    record: dict[str, Any] = {
         "id": "file-" + secrets.token_hex(12),
         "object": "file",
         "bytes": len(part.data),
@@ -79,28 +81,22 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
         "status": "processed",
         "expires_at": lease.value.expires_at or created + SIGNED_URL_SECONDS,
     }
-    _remember(media, record, lease.value, lease.account_id)
+    entry = {"record": record, "uploaded": asdict(lease.value), "account": lease.account_id,
+             "owner": request_owner(request.scope)}
+    await state.store.put(NAMESPACE, record["id"], entry, record["expires_at"] - time.time())
     return record, lease.value
 
 
 async def retrieve_file(request: Request) -> Response:
-    return json_response(_lookup(request)["record"])
+    return json_response((await _lookup(request))["record"])
 
 
 async def file_content(request: Request) -> Response:
     """The bytes back from Qwen's storage, through the account that uploaded them."""
-    entry = _lookup(request)
-    uploaded: UploadedFile = entry["uploaded"]
-    pool: AccountPool = request.app.state.pool
-    settings = request.app.state.media.settings
-
-    async def attempt(client: QwenClient) -> tuple[bytes, str]:
-        return await download(client, uploaded.file_url, settings.fetch_max_bytes, settings.fetch_timeout)
-
-    lease = await cancel_on_disconnect(request, pool.acquire(attempt, pinned=entry["account"]))
-    lease.release()
-    data, _ = lease.value
-    return Response(data, media_type=uploaded.content_type)
+    state = request.app.state
+    entry = await _lookup(request)
+    data, content_type = await cancel_on_disconnect(request, upload_bytes(state.pool, entry, state.media.settings))
+    return Response(data, media_type=content_type)
 
 
 def _content_type(declared: str, filename: str) -> str:
@@ -110,19 +106,8 @@ def _content_type(declared: str, filename: str) -> str:
     return type_by_name(filename, "application/octet-stream")
 
 
-def _remember(media: MediaState, record: dict[str, Any], uploaded: UploadedFile, account: str) -> None:
-    media.files[record["id"]] = {"record": record, "uploaded": uploaded, "account": account}
-    while len(media.files) > MAX_REMEMBERED_FILES:
-        media.files.popitem(last=False)
-
-
-def _lookup(request: Request) -> dict[str, Any]:
-    file_id = request.path_params["file_id"]
-    entry: dict[str, Any] | None = request.app.state.media.files.get(file_id)
-    if entry is None:
-        raise NotFound(f"No file with id '{file_id}' was uploaded to this gateway (or it was forgotten).",
-                       param="file_id")
-    return entry
+async def _lookup(request: Request) -> dict[str, Any]:
+    return await find_upload(request.app.state.store, request.path_params["file_id"], request_owner(request.scope))
 
 
 ROUTES = [

@@ -23,6 +23,7 @@ from ..errors import GatewayError, InvalidRequest, UpstreamNoTaskId
 from ..jobs import JobManager
 from ..limits import read_json
 from ..schemas import LegacyChatBody, check
+from ..middleware import request_owner
 from ..translate.chat import parse_chat_request, text_of
 from ..translate.images import ImageRequest
 from ..translate.sizes import to_ratio
@@ -77,14 +78,14 @@ async def _image(request: Request, body: dict[str, Any], model_name: str, prompt
     request.state.model = model.id
     pool: AccountPool = state.pool
     chat_id, parent_id = body.get("chatId") or None, body.get("parentId") or None
-    owner = pool.chat_owner(chat_id) if chat_id else None
+    owner = await state.chats.owner(chat_id) if chat_id else None
     if owner is None:
         chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner))
     lease.release()
     answer = lease.value
-    pool.remember_chat(answer.chat_id, lease.account_id)
+    state.chats.remember(answer.chat_id, lease.account_id)
     request.state.account = lease.account_id
     first = answer.images[0]
     usage = {"input_tokens": 0, "output_tokens": 0, "characters": 0, "width": first.width,
@@ -101,7 +102,8 @@ async def _video(request: Request, body: dict[str, Any], model_name: str, prompt
     request.state.model = model_id
     ratio = to_ratio(body.get("size"), default="16:9", param="size")
     try:
-        job = await jobs.create(VideoRequest(prompt, model_id, ratio, ratio, DEFAULT_SECONDS), model_id)
+        job = await jobs.create(VideoRequest(prompt, model_id, ratio, ratio, DEFAULT_SECONDS), model_id,
+                                request_owner(request.scope))
     except UpstreamNoTaskId as exc:
         return json_response({"error": "Task ID not found in response", "chatId": exc.chat_id,
                               "rawResponse": exc.reply}, 502)
@@ -109,7 +111,7 @@ async def _video(request: Request, body: dict[str, Any], model_name: str, prompt
     ids = {"chatId": job["chat_id"], "task_id": job["task_id"]}
     if body.get("waitForCompletion") is False:
         return json_response({"status": "processing", "model": model_name, "created": job["created_at"], **ids})
-    job = await cancel_on_disconnect(request, jobs.wait(job["id"]))
+    job = await cancel_on_disconnect(request, jobs.wait(job["id"], job["owner"]))
     if job["status"] == "failed":
         if job["error"]["code"] == "timeout":
             return json_response({"error": "Task polling timeout exceeded", "status": "timeout", **ids}, 504)
@@ -122,7 +124,7 @@ async def _video(request: Request, body: dict[str, Any], model_name: str, prompt
 async def legacy_task_status(request: Request) -> Response:
     """A video task's state as the guide's polling loops read it: `task_status`, then `content`."""
     jobs: JobManager = request.app.state.jobs
-    job = await jobs.by_task(request.path_params["task_id"])
+    job = await jobs.by_task(request.path_params["task_id"], request_owner(request.scope))
     status = TASK_STATUSES[job["status"]]
     content = job["video_url"] or ""
     reply: dict[str, Any] = {"task_id": job["task_id"], "task_status": status, "status": status, "content": content,

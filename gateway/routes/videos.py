@@ -14,6 +14,7 @@ from ..errors import InvalidRequest
 from ..forms import read_form
 from ..jobs import JobManager
 from ..limits import read_json
+from ..middleware import request_owner
 from ..qwen.client import Download
 from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
@@ -26,7 +27,7 @@ async def create_video(request: Request) -> Response:
     request.state.model = model
     # Not cancelled if the client leaves: once Qwen accepts, the render spends the
     # account's daily quota, so the job is kept and can be found with GET /v1/videos.
-    job = await state.jobs.create(video, model)
+    job = await state.jobs.create(video, model, request_owner(request.scope))
     request.state.account = job["account_id"]
     return json_response(state.jobs.render(job))
 
@@ -34,24 +35,24 @@ async def create_video(request: Request) -> Response:
 async def list_videos(request: Request) -> Response:
     jobs: JobManager = request.app.state.jobs
     query = parse_list_query(request.query_params)
-    return json_response(list_page(await jobs.list(), query, jobs.render))
+    return json_response(list_page(await jobs.list(request_owner(request.scope)), query, jobs.render))
 
 
 async def retrieve_video(request: Request) -> Response:
     jobs: JobManager = request.app.state.jobs
-    job = await jobs.get(request.path_params["video_id"])
+    job = await jobs.get(request.path_params["video_id"], request_owner(request.scope))
     return json_response(jobs.render(job), headers={"openai-poll-after-ms": str(jobs.poll_after_ms)})
 
 
 async def delete_video(request: Request) -> Response:
     video_id = request.path_params["video_id"]
-    await request.app.state.jobs.delete(video_id)
+    await request.app.state.jobs.delete(video_id, request_owner(request.scope))
     return json_response({"id": video_id, "object": "video.deleted", "deleted": True})
 
 
 async def video_content(request: Request) -> Response:
     jobs: JobManager = request.app.state.jobs
-    job = await jobs.get(request.path_params["video_id"])
+    job = await jobs.get(request.path_params["video_id"], request_owner(request.scope))
     variant = request.query_params.get("variant", "video")
     if variant != "video":
         raise InvalidRequest(f"variant '{variant}' is not available: Qwen renders only the video itself "

@@ -77,7 +77,7 @@ class Stack:
 def default_settings(**overrides: Any) -> Settings:
     accounts = tuple(AccountSettings(id=f"acct-{t.split('-')[1]}", token=t, concurrency=4) for t in TOKENS)
     base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO,
-                    media=FAST_MEDIA)
+                    media=FAST_MEDIA, state_url="memory://")
     return replace(base, **overrides)
 
 
@@ -135,7 +135,7 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
                 gateway_settings = replace(gateway_settings,
                                            upstream=replace(gateway_settings.upstream, auth_url=simulator.url))
         else:
-            gateway_settings = replace(settings or Settings(), accounts=(), simulate=True)
+            gateway_settings = replace(settings or Settings(state_url="memory://"), accounts=(), simulate=True)
         gateway = await _start_gateway(gateway_settings, store)
 
         async def restart() -> None:

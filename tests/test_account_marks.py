@@ -1,0 +1,57 @@
+"""Account marks through the store: what one pool learns, a pool on the same store takes in."""
+
+from gateway.account_marks import AccountMarks, credential_digest
+from gateway.accounts import AccountPool
+from gateway.config import Cooldowns
+from gateway.errors import UpstreamRateLimited, UpstreamUnauthorized
+from gateway.store import MemoryStore
+
+from test_accounts import FakeClient
+
+CREDENTIALS = {"a1": credential_digest("token-1"), "a2": credential_digest("token-2")}
+
+
+def pool():
+    return AccountPool([(FakeClient("a1"), 2), (FakeClient("a2"), 2)], Cooldowns())
+
+
+async def learn(pool_, errors):
+    for account_id, error in errors.items():
+        pool_.report(account_id, error)  # as a failed call would
+
+
+async def test_marks_reach_a_pool_that_starts_later_on_the_same_store():
+    store = MemoryStore()
+    first = pool()
+    marks = AccountMarks(store, first, CREDENTIALS)
+    await marks.start()
+    await learn(first, {"a1": UpstreamRateLimited("quota", hours=2)})
+    await learn(first, {"a2": UpstreamUnauthorized("token expired")})
+    await marks.stop()  # waits for the writes
+    later = pool()
+    await AccountMarks(store, later, CREDENTIALS).start()
+    status = {a["id"]: a for a in later.status()}
+    assert status["a1"]["state"] == "cooling" and 7190 <= status["a1"]["cooling_seconds"] <= 7200
+    assert status["a1"]["reason"] == "rate limited"
+    assert status["a2"]["state"] == "invalid"
+
+
+async def test_an_invalid_mark_is_forgotten_once_the_token_is_replaced():
+    store = MemoryStore()
+    first = pool()
+    marks = AccountMarks(store, first, CREDENTIALS)
+    await marks.start()
+    await learn(first, {"a1": UpstreamUnauthorized("token expired")})
+    await marks.stop()
+    replaced = pool()
+    await AccountMarks(store, replaced, {**CREDENTIALS, "a1": credential_digest("a new token")}).start()
+    assert {a["id"]: a["state"] for a in replaced.status()} == {"a1": "healthy", "a2": "healthy"}
+
+
+async def test_a_record_of_an_unknown_shape_is_skipped(caplog):
+    store = MemoryStore()
+    await store.put("accounts", "a1", {"id": "a1", "cool_until": "soon"}, ttl=60)
+    fresh = pool()
+    await AccountMarks(store, fresh, CREDENTIALS).start()
+    assert {a["state"] for a in fresh.status()} == {"healthy"}
+    assert "unknown shape" in caplog.text
