@@ -23,7 +23,7 @@ from .errors import GatewayError, InvalidRequest, NotFound
 from .middleware import ApiKeyAuth, RequestLog
 from .jobs import JobManager
 from .qwen.client import QwenClient
-from .routes import admin, chat, files, images, legacy, models, videos
+from .routes import admin, chat, files, images, legacy, models, responses, videos
 from .routes.common import ClientDisconnected, json_response
 from .store import Store, open_store
 
@@ -51,6 +51,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.settings = effective
         app.state.pool = pool
         app.state.simulated = simulator is not None
+        app.state.store = state_store  # stored responses (and later other shared state)
         app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
         app.state.jobs = JobManager(state_store, pool, effective.video)
@@ -67,7 +68,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await simulator.stop()
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
-              *legacy.ROUTES]
+              *legacy.ROUTES, *responses.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}

@@ -22,7 +22,7 @@ from ..qwen.client import QwenClient
 from ..qwen.events import Delta, Event
 from ..qwen.files import hosted_image_entry
 from ..routes.common import cancel_on_disconnect
-from ..translate.answer import AnswerShaper
+from ..translate.answer import AnswerShaper, Shaped
 from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_messages, hosted_images, render_message
 from ..translate.completion import AnswerTranslator, Piece
 
@@ -160,3 +160,35 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
         raise InvalidRequest(f"The model '{model.info.id}' cannot read images; use a vision model.", param="model")
     images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
     return ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads), owner
+
+
+class AnswerStream:
+    """A streamed answer read through the shaper, asking once more for an unusable one.
+
+    `pieces()` yields what may reach the client now; then `shaped` holds what is left
+    (content held back, tool calls found). A second round happens only while nothing
+    of the content has gone out, since it could not replace it.
+    """
+
+    def __init__(self, call: ChatCall, answer: OpenAnswer) -> None:
+        self.call = call
+        self.answer = answer
+        self.shaped = Shaped("")
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        sent = False
+        for round_ in range(ROUNDS):
+            shaper = self.call.shaper()
+            async for piece in self.answer.pieces():
+                out = shaper.feed(piece)
+                if out is not None:
+                    sent = sent or out[0] == "content"
+                    yield out
+            self.shaped = shaper.finish()
+            if self.shaped.correction is None or round_ == ROUNDS - 1 or sent:
+                return
+            await self.answer.close()
+            self.answer = await self.call.open(self.answer.client, self.shaped.correction, self.answer.translator)
+
+    async def close(self) -> None:
+        await self.answer.close()
