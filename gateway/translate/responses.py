@@ -21,6 +21,8 @@ WEB_SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_20
 MESSAGE_ROLES = frozenset({"user", "system", "developer", "assistant"})
 SUMMARIES = frozenset({"auto", "concise", "detailed"})
 SKIPPED_ITEMS = frozenset({"reasoning", "web_search_call"})  # history the model need not read again
+UNSUPPORTED = {"conversation": "continue with previous_response_id instead",
+               "background": "responses are answered while the request is open", "prompt": "send the input itself"}
 # Chat's parameter names, as the Responses API spells them (for errors raised by the chat parser).
 PARAMS = (("response_format.json_schema.schema", "text.format.schema"), ("response_format", "text.format"),
           ("reasoning_effort", "reasoning.effort"), ("messages", "input"))
@@ -50,6 +52,9 @@ def new_id(prefix: str) -> str:
 def parse_responses_request(body: Any) -> ResponsesRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    for key, why in UNSUPPORTED.items():
+        if body.get(key) not in (None, False):
+            raise InvalidRequest(f"'{key}' is not supported by this gateway: {why}.", param=key)
     items = _input_items(body.get("input"))
     instructions = _optional(body, "instructions", str)
     tools, web_search = _tools(body.get("tools"))

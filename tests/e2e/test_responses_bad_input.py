@@ -27,6 +27,8 @@ SCHEMA_ERROR = {"type": "json_schema", "name": "x", "schema": {"type": "wrong"}}
     ({"model": "qwen3-max", "input": "x", "temperature": "hot"}, "temperature"),
     ({"model": "qwen3-max", "input": "x", "metadata": ["a"]}, "metadata"),
     ({"model": "qwen3-max", "input": "x", "max_output_tokens": "many"}, "max_output_tokens"),
+    ({"model": "qwen3-max", "input": "x", "conversation": "conv_1"}, "conversation"),
+    ({"model": "qwen3-max", "input": "x", "background": True}, "background"),
 ])
 def test_bad_fields_are_400_naming_the_param(stack, body, param):
     assert_openai_error(stack.http.post("/v1/responses", json=body), 400, param)
