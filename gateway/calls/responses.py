@@ -75,7 +75,7 @@ async def plan(request: Request, req: ResponsesRequest) -> Planned:
                                                      "previous_response_id")
         history = previous["messages"]
         turn = to_messages(req.items, history)
-        if len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous.get("chat_id"):
+        if len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous["chat_id"] and previous["parent_id"]:
             chat_id, parent_id = previous["chat_id"], previous.get("parent_id")
     chat = req.with_history(history, chat_id, parent_id)
     call, account = await prepare_call(request, chat)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from gateway.store import MemoryStore
 
 from .harness import TOKENS, default_settings, live_stack
+from .test_vision import DATA_URI, PNG, VISION, note
 
 MULTIPLY = {"type": "function", "name": "multiply", "description": "Multiply two whole numbers.",
             "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
@@ -222,3 +223,9 @@ def test_a_failure_after_the_first_byte_ends_the_stream_with_error_and_response_
     assert events[-1].response.status == "failed" and events[-1].response.error.message
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+
+def test_an_input_image_reaches_a_vision_model(stack):
+    content = [{"type": "input_text", "text": "Describe it"}, {"type": "input_image", "image_url": DATA_URI}]
+    response = client_for(stack).responses.create(model=VISION, input=[{"role": "user", "content": content}])
+    assert response.output_text == "You said: Describe it" + note(PNG)
