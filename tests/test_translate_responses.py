@@ -73,3 +73,15 @@ def test_a_whole_answer_and_its_stream_build_the_same_output():
     assert final["usage"]["output_tokens_details"] == {"reasoning_tokens": 2}
     done = [d["item"] for d in decoded if d["type"] == "response.output_item.done"]
     assert done == final["output"]
+
+
+def test_errors_about_chat_messages_name_the_input_item():
+    from gateway.errors import InvalidRequest
+    from gateway.translate.responses import input_error
+
+    items = [{"type": "function_call"}, {"type": "function_call"}, {"type": "reasoning"},
+             {"type": "function_call_output"}, {"type": "message"}]
+    error = input_error(InvalidRequest("'messages[3].content[0]' is bad.", param="messages[3].content[0]"), items, 1)
+    assert error.param == "input[4].content[0]" and error.message == "'input[4].content[0]' is bad."
+    history = InvalidRequest("old", param="messages[0]")
+    assert input_error(history, items, 1) is history  # not this request's input: left as it is

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..accounts import AccountPool, Lease
-from ..errors import GatewayError, NotFound
+from ..errors import GatewayError, InvalidRequest, NotFound
 from ..middleware import request_owner
 from ..routes.common import CutOnShutdown, cancel_on_disconnect
 from ..store import Record, Store
@@ -78,7 +78,10 @@ async def plan(request: Request, req: ResponsesRequest) -> Planned:
         if len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous["chat_id"] and previous["parent_id"]:
             chat_id, parent_id = previous["chat_id"], previous.get("parent_id")
     chat = req.with_history(history, chat_id, parent_id)
-    call, account = await prepare_call(request, chat)
+    try:
+        call, account = await prepare_call(request, chat)
+    except InvalidRequest as exc:
+        raise req.input_error(exc, len(history)) from None
     query = text_of(chat.messages[-1]) if call.chat_type == "search" else None
     render = ResponseRender(req, chat.model, search_query=query)
     return Planned(req, call, account, history + to_messages(req.items, history), render)

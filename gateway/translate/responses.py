@@ -9,11 +9,12 @@ upstream turn with the same code. Errors name the Responses parameter.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import GatewayError, InvalidRequest
 from .chat import ChatRequest, parse_chat_request
 
 WEB_SEARCH_TOOLS = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26",
@@ -43,6 +44,10 @@ class ResponsesRequest:
         system = [{"role": "system", "content": self.instructions}] if self.instructions else []
         messages = system + history + to_messages(self.items, history)
         return replace(self.chat, messages=messages, chat_id=chat_id, parent_id=parent_id)
+
+    def input_error(self, exc: GatewayError, history: int) -> GatewayError:
+        """An error about a message of `with_history`'s chat, renamed after the input item it came from."""
+        return input_error(exc, self.items, history + (1 if self.instructions else 0))
 
 
 def new_id(prefix: str) -> str:
@@ -79,7 +84,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     try:
         chat = parse_chat_request(chat_body)
     except InvalidRequest as exc:
-        raise _renamed(exc) from None
+        raise _renamed(input_error(exc, items, 0)) from None
     echo = {key: body.get(key) for key in ("metadata", "temperature", "top_p", "max_output_tokens", "user")}
     echo.update(instructions=instructions, tools=body.get("tools") or [], tool_choice=body.get("tool_choice") or "auto",
                 parallel_tool_calls=body.get("parallel_tool_calls") is not False, text=body.get("text") or
@@ -97,13 +102,39 @@ def _optional(body: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _renamed(exc: InvalidRequest) -> InvalidRequest:
+def _renamed(exc: GatewayError) -> InvalidRequest:
     message, param = exc.message, exc.param
     for chat_name, name in PARAMS:
         if param is not None and param.startswith(chat_name):
             param = name + param[len(chat_name):]
         message = message.replace(f"'{chat_name}", f"'{name}")
     return InvalidRequest(message, param=param, code=exc.code)
+
+
+def input_error(exc: GatewayError, items: list[dict[str, Any]], offset: int) -> GatewayError:
+    """`messages[N]...` → `input[K]...`: N counts the chat messages, `offset` of them before the input."""
+    match = re.match(r"messages\[(\d+)\]", exc.param or "")
+    item = _item_of(items, int(match.group(1)) - offset) if match else None
+    if match is None or item is None or exc.param is None:
+        return exc
+    param = f"input[{item}]" + exc.param[match.end():]
+    return type(exc)(exc.message.replace(exc.param, param), param=param, code=exc.code, status=exc.status,
+                     headers=exc.headers)
+
+
+def _item_of(items: list[dict[str, Any]], message: int) -> int | None:
+    """Which input item chat message `message` came from (as `to_messages` groups them)."""
+    produced, after_call = -1, False
+    for index, item in enumerate(items):
+        kind = item.get("type", "message")
+        if kind in SKIPPED_ITEMS:
+            continue
+        if not (kind == "function_call" and after_call):
+            produced += 1
+        after_call = kind == "function_call"
+        if produced == message:
+            return index
+    return None
 
 
 def _input_items(raw: Any) -> list[dict[str, Any]]:

@@ -55,3 +55,11 @@ def test_input_items_paging_params_are_checked(stack):
     created = stack.http.post("/v1/responses", json={"model": "qwen3-max", "input": "x"}).json()
     for query, param in (({"limit": "0"}, "limit"), ({"order": "up"}, "order"), ({"after": "msg_nope"}, "after")):
         assert_openai_error(stack.http.get(f"/v1/responses/{created['id']}/input_items", params=query), 400, param)
+
+
+def test_a_bad_image_is_named_after_its_input_item(stack):
+    content = [{"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": "data:image/png;base64,"}]
+    body = {"model": "qwen3.7-plus", "instructions": "Be brief.", "input": [
+        {"type": "reasoning", "id": "rs_1", "summary": []}, {"role": "user", "content": content}]}
+    error = assert_openai_error(stack.http.post("/v1/responses", json=body), 400, "input[1].content[1].image_url")
+    assert "'input[1].content[1].image_url'" in error["message"]
