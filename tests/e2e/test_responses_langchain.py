@@ -3,12 +3,18 @@
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 
 @tool
 def multiply(a: int, b: int) -> int:
     """Multiply two whole numbers."""
     return a * b
+
+
+class Person(BaseModel):
+    name: str
+    age: int
 
 
 def chat_model(stack, **kwargs):
@@ -54,3 +60,8 @@ def test_reasoning_effort_high_goes_through_responses_and_returns_the_reasoning(
     assert reply.usage_metadata["output_token_details"]["reasoning"] > 0
     sent = stack.upstream_requests("/api/v2/chat/completions")[-1]["body"]
     assert sent["messages"][0]["feature_config"]["thinking_enabled"] is True
+
+
+def test_with_structured_output(stack):
+    person = chat_model(stack).with_structured_output(Person).invoke('Who is "Alan", aged 41?')
+    assert person == Person(name="Alan", age=41)
