@@ -1,5 +1,6 @@
 """/v1/responses through the real openai client, against the simulator."""
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel
@@ -7,6 +8,7 @@ from pydantic import BaseModel
 from gateway.store import MemoryStore
 
 from .harness import TOKENS, default_settings, live_stack
+from .test_disconnect import busy_accounts, wait_until_idle
 from .test_vision import DATA_URI, PNG, VISION, note
 
 MULTIPLY = {"type": "function", "name": "multiply", "description": "Multiply two whole numbers.",
@@ -229,3 +231,16 @@ def test_an_input_image_reaches_a_vision_model(stack):
     content = [{"type": "input_text", "text": "Describe it"}, {"type": "input_image", "image_url": DATA_URI}]
     response = client_for(stack).responses.create(model=VISION, input=[{"role": "user", "content": content}])
     assert response.output_text == "You said: Describe it" + note(PNG)
+
+
+def test_leaving_a_response_stream_or_answer_frees_the_upstream_call(stack):
+    stack.sim_options(speed=1.0, delta_delay=0.5)
+    body = {"model": "qwen3-max", "input": "a fairly long question to answer slowly"}
+    with stack.http.stream("POST", "/v1/responses", json={**body, "stream": True}) as response:
+        chunks = response.iter_raw()
+        assert next(chunks).startswith(b"event: response.created")
+        assert busy_accounts(stack) == 1
+    assert wait_until_idle(stack)
+    with pytest.raises(httpx.ReadTimeout):
+        stack.http.post("/v1/responses", json=body, timeout=1.0)
+    assert wait_until_idle(stack)
