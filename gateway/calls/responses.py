@@ -23,7 +23,8 @@ from ..routes.common import CutOnShutdown, cancel_on_disconnect
 from ..store import Record, Store
 from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
-from ..translate.responses import ResponsesRequest, to_messages
+from ..translate.response_input import to_messages
+from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, prepare_call
 
 log = logging.getLogger("gateway.responses")

@@ -16,7 +16,8 @@ import orjson
 
 from ..errors import GatewayError
 from .completion import ARGUMENT_PIECE
-from .responses import ResponsesRequest, new_id
+from .response_input import new_id
+from .responses import ResponsesRequest
 
 
 class ResponseRender:
