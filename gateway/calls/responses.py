@@ -70,14 +70,15 @@ class Planned:
 
 async def plan(request: Request, req: ResponsesRequest) -> Planned:
     history: list[dict[str, Any]] = []
+    previous: Record | None = None
     chat_id = parent_id = None
     if req.previous_response_id is not None:
         previous = await response_store(request).get(request_owner(request.scope), req.previous_response_id,
                                                      "previous_response_id")
         history = previous["messages"]
-        turn = to_messages(req.items, history)
-        if len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous["chat_id"] and previous["parent_id"]:
-            chat_id, parent_id = previous["chat_id"], previous.get("parent_id")
+    turn = to_messages(req.items, history)
+    if previous is not None and len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous["parent_id"]:
+        chat_id, parent_id = previous["chat_id"], previous["parent_id"]  # only the new message goes upstream
     chat = req.with_history(history, chat_id, parent_id)
     try:
         call, account = await prepare_call(request, chat)
@@ -85,7 +86,7 @@ async def plan(request: Request, req: ResponsesRequest) -> Planned:
         raise req.input_error(exc, len(history)) from None
     query = text_of(chat.messages[-1]) if call.chat_type == "search" else None
     render = ResponseRender(req, chat.model, search_query=query)
-    return Planned(req, call, account, history + to_messages(req.items, history), render)
+    return Planned(req, call, account, history + turn, render)
 
 
 async def create(request: Request, planned: Planned) -> dict[str, Any]:
