@@ -47,7 +47,7 @@ class ResponseRender:
             "id": self.id, "object": "response", "created_at": self.created_at, "status": status,
             "background": False, "error": error, "incomplete_details": None, "model": self.model,
             "output": list(self.output), "previous_response_id": self._request.previous_response_id,
-            "store": self._request.store, "truncation": "disabled", "usage": usage,
+            "store": self._request.store, "usage": usage,
             "completed_at": int(time.time()) if status == "completed" else None, **echo,
         }
 

@@ -85,6 +85,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         tool_choice=body.get("tool_choice") or "auto", parallel_tool_calls=body.get("parallel_tool_calls") is not False,
         text=body.get("text") or {"format": {"type": "text"}},
         reasoning={"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        truncation=body.get("truncation") or "disabled",
     )
     return ResponsesRequest(chat, instructions, items, body.get("previous_response_id") or None,
                             body.get("store") is not False, echo)
