@@ -23,7 +23,7 @@ from ..routes.common import CutOnShutdown, cancel_on_disconnect
 from ..store import Record, Store
 from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
-from ..translate.response_input import to_messages
+from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, prepare_call
 
@@ -76,17 +76,32 @@ async def plan(request: Request, req: ResponsesRequest) -> Planned:
         previous = await response_store(request).get(request_owner(request.scope), req.previous_response_id,
                                                      "previous_response_id")
         history = previous["messages"]
-    turn = to_messages(req.items, history)
+    files, file_account = _hosted_files(request, req.items)
+    turn = to_messages(req.items, history, files)
     if previous is not None and len(turn) == 1 and turn[0]["role"] in {"user", "tool"} and previous["parent_id"]:
         chat_id, parent_id = previous["chat_id"], previous["parent_id"]  # only the new message goes upstream
-    chat = req.with_history(history, chat_id, parent_id)
+    chat = req.with_history(history, chat_id, parent_id, files)
     try:
         call, account = await prepare_call(request, chat)
     except InvalidRequest as exc:
         raise req.input_error(exc, len(history)) from None
+    account = account or file_account  # a Qwen file is usable by the account that uploaded it only
     query = text_of(chat.messages[-1]) if call.chat_type == "search" else None
     render = ResponseRender(req, chat.model, search_query=query)
     return Planned(req, call, account, history + turn, render)
+
+
+def _hosted_files(request: Request, items: list[dict[str, Any]]) -> tuple[dict[str, str], str | None]:
+    """The Qwen-hosted URLs of the `/v1/files` uploads that input images name, and their account."""
+    files: dict[str, str] = {}
+    account = None
+    for param, file_id in image_files(items):
+        entry = request.app.state.media.files.get(file_id)  # see routes/files: {record, uploaded, account}
+        if entry is None:
+            raise InvalidRequest(f"No file with id '{file_id}' was uploaded to this gateway (or it was forgotten).",
+                                 param=param, code="file_not_found")
+        files[file_id], account = entry["uploaded"].file_url, entry["account"]
+    return files, account
 
 
 async def create(request: Request, planned: Planned) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Responses input items: checked, given ids, and turned into chat messages. Pure: no I/O.
 
-Messages keep their parts (`input_text` → text, `input_image` → image_url); function
+Messages keep their parts (`input_text` → text, `input_image` → image_url, or by
+`file_id` an image part with the Qwen-hosted URL of a `/v1/files` upload); function
 calls become an assistant turn's `tool_calls`, their outputs `tool` messages named
 after the call (so a continued chat shows the model which function answered);
 `reasoning` and `web_search_call` items from earlier output are kept but not re-sent.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import GatewayError, InvalidRequest
@@ -97,11 +99,11 @@ def _message_item(where: str, item: dict[str, Any]) -> dict[str, Any]:
             continue
         if kind == "refusal" and isinstance(part.get("refusal"), str):
             continue
-        if kind == "input_image" and isinstance(part.get("image_url"), str):
+        if kind == "input_image" and isinstance(part.get("image_url") or part.get("file_id"), str):
             continue
         if kind == "input_image":
-            raise InvalidRequest(f"{part_where}.image_url is required: an https or data: URL (file_id is not "
-                                 "supported yet).", param=f"{part_where}.image_url")
+            raise InvalidRequest(f"{part_where}.image_url is required: an https or data: URL (or a file_id from "
+                                 "POST /v1/files).", param=f"{part_where}.image_url")
         if kind == "input_file":
             raise InvalidRequest(f"{part_where}: input_file parts are not supported yet; send the text as "
                                  "input_text.", param=part_where)
@@ -111,14 +113,17 @@ def _message_item(where: str, item: dict[str, Any]) -> dict[str, Any]:
             "status": "completed"}
 
 
-def to_messages(items: list[dict[str, Any]], history: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Chat messages for input items; consecutive function calls become one assistant turn."""
+def to_messages(items: list[dict[str, Any]], history: list[dict[str, Any]] | None = None,
+                files: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Chat messages for input items; consecutive function calls become one assistant turn.
+
+    `files` maps the file ids of `input_image` parts to their Qwen-hosted URLs."""
     names = {c["id"]: c["function"]["name"] for m in history or () for c in m.get("tool_calls") or ()}
     messages: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type", "message")
         if kind == "message":
-            messages.append({"role": item["role"], "content": [_chat_part(p) for p in item["content"]]})
+            messages.append({"role": item["role"], "content": [_chat_part(p, files or {}) for p in item["content"]]})
         elif kind == "function_call":
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
@@ -139,7 +144,16 @@ def to_messages(items: list[dict[str, Any]], history: list[dict[str, Any]] | Non
     return messages
 
 
-def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
+def image_files(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(param, file id) of every `input_image` given by `file_id`."""
+    return [(f"input[{i}].content[{j}].file_id", part["file_id"]) for i, item in enumerate(items)
+            if item.get("type") == "message" for j, part in enumerate(item["content"])
+            if part["type"] == "input_image" and not part.get("image_url")]
+
+
+def _chat_part(part: dict[str, Any], files: Mapping[str, str]) -> dict[str, Any]:
+    if part["type"] == "input_image" and not part.get("image_url"):
+        return {"type": "image", "image": files.get(part["file_id"], "")}  # a Qwen-hosted image (chat's form)
     if part["type"] == "input_image":
         return {"type": "image_url", "image_url": {"url": part["image_url"]}}
     return {"type": "text", "text": part.get("text", part.get("refusal", ""))}

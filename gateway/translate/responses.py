@@ -9,6 +9,7 @@ upstream turn with the same code. Errors name the Responses parameter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,11 +36,11 @@ class ResponsesRequest:
     store: bool
     echo: dict[str, Any]  # request fields the Response object repeats
 
-    def with_history(self, history: list[dict[str, Any]], chat_id: str | None = None,
-                     parent_id: str | None = None) -> ChatRequest:
+    def with_history(self, history: list[dict[str, Any]], chat_id: str | None = None, parent_id: str | None = None,
+                     files: Mapping[str, str] | None = None) -> ChatRequest:
         """The chat to run: instructions, then earlier turns, then this input."""
         system = [{"role": "system", "content": self.instructions}] if self.instructions else []
-        messages = system + history + to_messages(self.items, history)
+        messages = system + history + to_messages(self.items, history, files)
         return replace(self.chat, messages=messages, chat_id=chat_id, parent_id=parent_id)
 
     def input_error(self, exc: GatewayError, history: int) -> GatewayError:

@@ -227,10 +227,19 @@ def test_a_failure_after_the_first_byte_ends_the_stream_with_error_and_response_
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta")
 
 
-def test_an_input_image_reaches_a_vision_model(stack):
+def test_an_input_image_reaches_a_vision_model_by_url_or_by_file_id(stack):
+    client = client_for(stack)
     content = [{"type": "input_text", "text": "Describe it"}, {"type": "input_image", "image_url": DATA_URI}]
-    response = client_for(stack).responses.create(model=VISION, input=[{"role": "user", "content": content}])
+    response = client.responses.create(model=VISION, input=[{"role": "user", "content": content}])
     assert response.output_text == "You said: Describe it" + note(PNG)
+    uploaded = client.files.create(file=("dot.png", PNG, "image/png"), purpose="vision")
+    content[1] = {"type": "input_image", "file_id": uploaded.id, "detail": "auto"}
+    response = client.responses.create(model=VISION, input=[{"role": "user", "content": content}])
+    assert response.output_text == "You said: Describe it" + note(PNG)
+    content[1] = {"type": "input_image", "file_id": "file-nope"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=VISION, input=[{"role": "user", "content": content}])
+    assert caught.value.body["param"] == "input[0].content[1].file_id"
 
 
 def test_leaving_a_response_stream_or_answer_frees_the_upstream_call(stack):
