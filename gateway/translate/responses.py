@@ -48,7 +48,6 @@ class ResponsesRequest:
         return input_error(exc, self.items, history + (1 if self.instructions else 0))
 
 
-
 def parse_responses_request(body: Any) -> ResponsesRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -106,7 +105,6 @@ def _renamed(exc: GatewayError) -> InvalidRequest:
             param = name + param[len(chat_name):]
         message = message.replace(f"'{chat_name}", f"'{name}")
     return InvalidRequest(message, param=param, code=exc.code)
-
 
 
 def _tools(raw: Any) -> tuple[list[dict[str, Any]], bool]:
