@@ -23,7 +23,7 @@ from bench.conversation import turn_40
 from bench.load import Result, drive, warm_up
 from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
-from bench.scenarios import Scenario, direct, gateway_chat, gateway_stream
+from bench.scenarios import Scenario, direct, gateway_chat, gateway_responses, gateway_stream
 from bench.stores import compare, report, store_gateways
 
 T = TypeVar("T")
@@ -99,7 +99,8 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                  f"      limit): beyond {slots} concurrent clients, the rest wait inside the gateway"]
         print(f"simulator {servers.simulator.url} (speed 0), gateway {servers.gateway.url}", file=sys.stderr)
         scenarios = [direct(servers.simulator.url, TOKENS), gateway_chat(servers.gateway.url),
-                     gateway_stream(servers.gateway.url)]
+                     gateway_stream(servers.gateway.url), gateway_responses(servers.gateway.url, stream=False),
+                     gateway_responses(servers.gateway.url, stream=True)]
         results: list[Result] = []
         timeout = aiohttp.ClientTimeout(total=None)
         sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(options.concurrency)),

@@ -2,6 +2,8 @@
 
 * `gateway`: `POST /v1/chat/completions` through the gateway, whole JSON answer;
 * `gateway-stream`: the same with `"stream": true`, read to `data: [DONE]`;
+* `responses` / `responses-stream`: the same answer through `POST /v1/responses`, whole or
+  streamed (read to `response.completed`);
 * `direct`: what the gateway itself does per request, straight at the simulator:
   `POST /api/v2/chats/new`, then `POST /api/v2/chat/completions?chat_id=…` (§3.1–3.2 of
   the protocol reference), reading the SSE to the answer's `finished` event.
@@ -94,6 +96,35 @@ def gateway_stream(base_url: str) -> Scenario:
         return first
 
     return Scenario("gateway-stream", call)
+
+
+def gateway_responses(base_url: str, stream: bool) -> Scenario:
+    body = orjson.dumps({"model": MODEL, "input": PROMPT, "stream": stream, "store": True})
+
+    async def call(session: aiohttp.ClientSession, index: int) -> float | None:
+        first: float | None = None
+        text, done = 0, False
+        async with session.post(base_url + "/v1/responses", data=body, headers=JSON) as response:
+            if response.status != 200:
+                raise Failed(f"HTTP {response.status}")
+            if not stream:
+                whole = orjson.loads(await response.read())
+                text, done = len(whole["output"][0]["content"][0]["text"]), whole["status"] == "completed"
+            else:
+                async for arrived, data in _sse_events(response):
+                    first = first or arrived
+                    event = orjson.loads(data)
+                    if event["type"] in {"error", "response.failed"}:
+                        raise Failed("in-stream error")
+                    text += len(event.get("delta") or "") if event["type"] == "response.output_text.delta" else 0
+                    done = done or event["type"] == "response.completed"
+        if not done:
+            raise Failed("no completed response")
+        if not text:
+            raise Failed("empty answer")
+        return first
+
+    return Scenario("responses-stream" if stream else "responses", call)
 
 
 def upstream_headers(token: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from .limits import BodyBudget
 from .middleware import ApiKeyAuth, RequestLog
 from .qwen.auth import credential_key
 from .qwen.client import QwenClient
-from .routes import admin, chat, files, images, legacy, models, videos
+from .routes import admin, chat, files, images, legacy, models, responses, videos
 from .routes.common import ClientDisconnected, json_response
 from .slots import SharedSlots
 from .store import Store, open_store
@@ -96,7 +96,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await simulator.stop()
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
-              *legacy.ROUTES]
+              *legacy.ROUTES, *responses.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys),
                   Middleware(BodyBudget, max_bytes=settings.limits.body_budget_bytes)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,

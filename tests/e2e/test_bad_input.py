@@ -88,8 +88,8 @@ def test_oversized_body_is_413():
 
 
 def test_unknown_path_is_an_openai_404_and_wrong_method_a_405(stack):
-    error = assert_openai_error(stack.http.post("/v1/responses", json={}), 404)
-    assert "/v1/responses" in error["message"]
+    error = assert_openai_error(stack.http.post("/v1/assistants", json={}), 404)
+    assert "/v1/assistants" in error["message"]
     assert_openai_error(stack.http.get("/v1/chat/completions"), 405)
 
 
