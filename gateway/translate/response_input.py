@@ -104,11 +104,13 @@ def _message_item(where: str, item: dict[str, Any]) -> dict[str, Any]:
         if kind == "input_image":
             raise InvalidRequest(f"{part_where}.image_url is required: an https or data: URL (or a file_id from "
                                  "POST /v1/files).", param=f"{part_where}.image_url")
+        if kind == "input_file" and isinstance(part.get("file_data") or part.get("file_id"), str):
+            continue  # a document: chat's `file` part, uploaded and parsed like one
         if kind == "input_file":
-            raise InvalidRequest(f"{part_where}: input_file parts are not supported yet; send the text as "
-                                 "input_text.", param=part_where)
-        raise InvalidRequest(f"{part_where} must be an input_text, output_text, refusal or input_image part.",
-                             param=part_where)
+            raise InvalidRequest(f"{part_where} needs file_data (base64, with its filename) or a file_id from "
+                                 "POST /v1/files; file_url is not supported.", param=part_where)
+        raise InvalidRequest(f"{part_where} must be an input_text, output_text, refusal, input_image or input_file "
+                             "part.", param=part_where)
     return {"id": item.get("id") or new_id("msg"), "type": "message", "role": role, "content": content,
             "status": "completed"}
 
@@ -156,4 +158,6 @@ def _chat_part(part: dict[str, Any], files: Mapping[str, str]) -> dict[str, Any]
         return {"type": "image", "image": files.get(part["file_id"], "")}  # a Qwen-hosted image (chat's form)
     if part["type"] == "input_image":
         return {"type": "image_url", "image_url": {"url": part["image_url"]}}
+    if part["type"] == "input_file":
+        return {"type": "file", "file": {k: part[k] for k in ("file_data", "file_id", "filename") if k in part}}
     return {"type": "text", "text": part.get("text", part.get("refusal", ""))}

@@ -13,7 +13,7 @@ SCHEMA_ERROR = {"type": "json_schema", "name": "x", "schema": {"type": "wrong"}}
     ({"model": "qwen3-max", "input": []}, "input"),
     ({"model": "qwen3-max", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
     ({"model": "qwen3-max", "input": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "input[0].content[0]"),
-    ({"model": "qwen3-max", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+    ({"model": "qwen3-max", "input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/a.pdf"}]}]},
      "input[0].content[0]"),
     ({"model": "qwen3-max", "input": [{"type": "function_call_output", "output": "1"}]}, "input[0].call_id"),
     ({"model": "qwen3-max", "input": [{"type": "computer_call_output"}]}, "input[0].type"),

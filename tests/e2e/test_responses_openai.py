@@ -1,5 +1,7 @@
 """/v1/responses through the real openai client, against the simulator."""
 
+import base64
+
 import httpx
 import openai
 import pytest
@@ -257,3 +259,25 @@ def test_leaving_a_response_stream_or_answer_frees_the_upstream_call(stack):
     with pytest.raises(httpx.ReadTimeout):
         stack.http.post("/v1/responses", json=body, timeout=1.0)
     assert wait_until_idle(stack)
+
+
+NOTES = b"# Notes\nThe launch is on Friday.\n"
+
+
+def test_an_input_file_document_is_uploaded_parsed_and_read_whole(stack):
+    encoded = base64.b64encode(NOTES).decode()
+    question = "How many characters did you see?"
+    response = client_for(stack).responses.create(model="qwen3.7-plus", input=[{"role": "user", "content": [
+        {"type": "input_text", "text": question},
+        {"type": "input_file", "filename": "notes.md", "file_data": f"data:text/markdown;base64,{encoded}"}]}])
+    assert response.output_text.startswith(f"I saw {len(question) + len(NOTES)}")
+    [entry] = stack.upstream_requests("/api/v2/chat/completions")[-1]["body"]["messages"][0]["files"]
+    assert entry["name"] == "notes.md" and entry["file_class"] == "document"
+
+
+def test_an_input_file_on_a_model_without_documents_is_a_400_naming_the_model(stack):
+    encoded = base64.b64encode(NOTES).decode()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(stack).responses.create(model="qwen3-max", input=[{"role": "user", "content": [
+            {"type": "input_file", "filename": "notes.md", "file_data": encoded}]}])
+    assert caught.value.body["param"] == "model" and "documents" in caught.value.message
