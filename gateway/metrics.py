@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
+
+from .jobs import FINISHED_JOBS
+from .qwen.auth import REFRESHES
 
 MINUTES = 30  # the status page's requests-per-minute chart
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -35,8 +38,9 @@ class Metrics:
                                   buckets=BUCKETS, registry=self.registry)
         self.tokens = Counter("gateway_tokens", "Tokens by direction (in: prompt, out: completion) and model",
                               ("direction", "model"), registry=self.registry)
-        self.failovers = Counter("gateway_failovers", "Attempts that moved to another account, by reason",
-                                 ("reason",), registry=self.registry)
+        self.failures = Counter("gateway_upstream_failures", "Failed attempts by reason, and whether another "
+                                "account was tried next (failover) or the error went to the client",
+                                ("reason", "next"), registry=self.registry)
         self._minutes: dict[int, int] = {}
 
     def per_minute(self) -> list[int]:
@@ -64,8 +68,12 @@ class Metrics:
             self.tokens.labels("in", model).inc(usage.get("prompt_tokens") or 0)
             self.tokens.labels("out", model).inc(usage.get("completion_tokens") or 0)
 
+    def failure(self, reason: str, failover: bool) -> None:
+        self.failures.labels(reason, "failover" if failover else "client").inc()
+
     def watch(self, app_state: Any) -> None:
-        """Scrape-time gauges read from the running app."""
+        """Scrape-time gauges read from the running app; failures reported by its pool."""
+        app_state.pool.on_failure = self.failure
         self.registry.register(_LiveState(app_state))
 
 
@@ -90,6 +98,19 @@ class _LiveState(Collector):
         in_flight = GaugeMetricFamily("gateway_in_flight", "Upstream calls under way")
         in_flight.add_metric((), sum(a["in_flight"] for a in pool.status()))
         yield in_flight
+        refreshes = CounterMetricFamily("gateway_token_refreshes", "Access-token refreshes by outcome",
+                                        labels=("outcome",))
+        for outcome in ("ok", "rejected", "unreachable"):
+            refreshes.add_metric((outcome,), REFRESHES[outcome])
+        yield refreshes
+        polled = GaugeMetricFamily("gateway_video_jobs_polling", "Video jobs this replica is polling now")
+        polled.add_metric((), len(getattr(getattr(self.state, "jobs", None), "_pollers", ())))
+        yield polled
+        finished = CounterMetricFamily("gateway_video_jobs_finished", "Video jobs seen finishing, by status",
+                                       labels=("status",))
+        for status, count in sorted(FINISHED_JOBS.items()):
+            finished.add_metric((status,), count)
+        yield finished
         uptime = GaugeMetricFamily("gateway_uptime_seconds", "Seconds since the app started")
         uptime.add_metric((), time.monotonic() - getattr(self.state, "started", time.monotonic()))
         yield uptime
