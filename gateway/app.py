@@ -33,7 +33,7 @@ from .qwen.auth import credential_key
 from .qwen.client import QwenClient
 from . import metrics, readiness, status_page
 from .readiness import UpstreamProbe
-from .routes import admin, chat, files, images, legacy, models, responses, videos
+from .routes import admin, chat, file_list, files, images, legacy, models, responses, videos
 from .routes.common import ClientDisconnected, json_response
 from .slots import SharedSlots
 from .startup import log_report
@@ -106,7 +106,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await simulator.stop()
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
-              *legacy.ROUTES, *responses.ROUTES, *readiness.ROUTES, *metrics.ROUTES, *status_page.ROUTES]
+              *file_list.ROUTES, *legacy.ROUTES, *responses.ROUTES, *readiness.ROUTES, *metrics.ROUTES, *status_page.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys),
                   Middleware(BodyBudget, max_bytes=settings.limits.body_budget_bytes)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
