@@ -44,7 +44,7 @@ class Metrics:
         self._minutes: dict[int, int] = {}
 
     def per_minute(self) -> list[int]:
-        """Requests in each of the last MINUTES minutes, oldest first."""
+        """Model calls in each of the last MINUTES minutes, oldest first."""
         now = int(time.time() // 60)
         return [self._minutes.get(minute, 0) for minute in range(now - MINUTES + 1, now + 1)]
 
@@ -54,10 +54,11 @@ class Metrics:
         path = getattr(route, "path", None) or "unmatched"
         model = state.get("model") or ""
         self.requests.labels(path, scope["method"], str(status or 0), model).inc()
-        minute = int(time.time() // 60)
-        self._minutes[minute] = self._minutes.get(minute, 0) + 1
-        if len(self._minutes) > MINUTES:
-            del self._minutes[min(self._minutes)]
+        if model:  # a call that reached a model (chat, responses, images, videos): the status page's chart
+            minute = int(time.time() // 60)
+            self._minutes[minute] = self._minutes.get(minute, 0) + 1
+            if len(self._minutes) > MINUTES:
+                del self._minutes[min(self._minutes)]
         self.latency.labels(path).observe(elapsed)
         if "upstream_ms" in state:
             self.upstream.labels(path).observe(state["upstream_ms"] / 1000)

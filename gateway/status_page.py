@@ -21,8 +21,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from . import account_admin
+from .account_admin import PAUSED
 from .errors import NotFound
 from .jobs import NAMESPACE as VIDEOS
+from .qwen.auth import jwt_exp
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -49,8 +52,8 @@ async def page(request: Request) -> Response:
                                           status_code=401)
     state = request.app.state
     now = time.time()
-    accounts = [{**a, "cool_until": time.strftime("%H:%M:%S", time.localtime(now + a["cooling_seconds"]))
-                 if a["cooling_seconds"] else ""} for a in state.pool.status()]
+    clients = {a.id: a.client for a in state.pool.accounts}
+    accounts = [_row(a, clients[a["id"]], now) for a in state.pool.status()]
     jobs = sorted(await state.store.list(VIDEOS), key=lambda j: j.get("created_at") or 0, reverse=True)[:10]
     per_minute = state.metrics.per_minute()
     context: dict[str, Any] = {
@@ -58,6 +61,20 @@ async def page(request: Request) -> Response:
         "bars": _bars(per_minute), "total": sum(per_minute),
     }
     return templates.TemplateResponse(request, "status.html", context)
+
+
+def _row(status: dict[str, Any], client: Any, now: float) -> dict[str, Any]:
+    """One account's line: its state, when a rest ends, when its tokens lapse; never a token."""
+    paused = status["reason"] == PAUSED
+    exp = jwt_exp(client.auth.access_token)
+    return {**status, "state": "paused" if paused else status["state"], "paused": paused,
+            "cool_until": _clock(now + status["cooling_seconds"]) if status["cooling_seconds"] and not paused else "",
+            "token_until": _clock(exp) if exp else "", "reason": "" if paused else status["reason"],
+            "refresh_until": _clock(client.auth.refresh_expires) if client.auth.refresh_expires else ""}
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 
 
 def _bars(counts: list[int]) -> list[dict[str, float]]:
@@ -76,8 +93,33 @@ async def sign_in(request: Request) -> Response:
     return answer
 
 
+def _admin_only(request: Request) -> None:
+    if not admin_key() or not _signed_in(request):
+        raise NotFound("Sign in to the status page first.")
+
+
+async def add_account(request: Request) -> Response:
+    _admin_only(request)
+    form = await request.form()
+    await account_admin.add(request.app.state, str(form.get("id") or ""), str(form.get("refresh_token") or ""),
+                            str(form.get("cookies") or ""))
+    return RedirectResponse("/status", status_code=303)
+
+
+async def pause_or_resume(request: Request) -> Response:
+    _admin_only(request)
+    action = request.path_params["action"]
+    if action not in ("pause", "resume"):
+        raise NotFound(f"Unknown account action '{action}'.")
+    change = account_admin.pause if action == "pause" else account_admin.resume
+    change(request.app.state.pool, request.path_params["account_id"])
+    return RedirectResponse("/status", status_code=303)
+
+
 ROUTES = [
     Route("/status", page),
     Route("/status/sign-in", sign_in, methods=["POST"]),
+    Route("/status/accounts", add_account, methods=["POST"]),
+    Route("/status/accounts/{account_id}/{action:str}", pause_or_resume, methods=["POST"]),
     Mount("/status/static", StaticFiles(directory=str(HERE / "static")), name="static"),
 ]
