@@ -86,7 +86,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         upkeep.start()  # the start-up check of every account runs behind serving
         app.state.probe = UpstreamProbe(effective.qwen_base_url, effective.upstream.unreachable_after)
         app.state.started = time.monotonic()
-        app.state.metrics.watch(app.state)
+        if app.state.metrics is not None:
+            app.state.metrics.watch(app.state)
         log_report(settings, simulator is not None, pool.status(), state_store.kind)
         try:
             yield
@@ -112,7 +113,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics() if settings.metrics else None
     return app
 
 

@@ -122,6 +122,7 @@ class Settings:
     state_url: str = "sqlite:///data/gateway.db"  # memory:// (tests), sqlite:///path, redis://host:port/db
     log_level: str = "info"
     log_format: str = "text"  # "json": one JSON object per line, for log collectors
+    metrics: bool = True  # count requests for GET /metrics (false: no counting, no route; make bench compares)
 
 
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str], required: bool = False) -> Settings:
@@ -143,7 +144,7 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
              "timeouts", "cooldowns", "video", "media", "limits", "conversation", "max_attempts", "max_body_bytes",
-             "models_ttl", "state_url", "log_level", "log_format", "upstream"}
+             "models_ttl", "state_url", "log_level", "log_format", "metrics", "upstream"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Scope
 
+from .errors import NotFound
 from .jobs import FINISHED_JOBS
 from .qwen.auth import REFRESHES
 
@@ -118,8 +119,9 @@ class _LiveState(Collector):
 
 
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    if request.app.state.metrics is None:
+        raise NotFound("Metrics are off (metrics: false in the config).")
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 ROUTES = [Route("/metrics", metrics)]

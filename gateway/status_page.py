@@ -55,7 +55,7 @@ async def page(request: Request) -> Response:
     clients = {a.id: a.client for a in state.pool.accounts}
     accounts = [_row(a, clients[a["id"]], now) for a in state.pool.status()]
     jobs = sorted(await state.store.list(VIDEOS), key=lambda j: j.get("created_at") or 0, reverse=True)[:10]
-    per_minute = state.metrics.per_minute()
+    per_minute = state.metrics.per_minute() if state.metrics is not None else []  # metrics: false
     context: dict[str, Any] = {
         "accounts": accounts, "jobs": jobs, "simulated": state.simulated, "store": state.store.kind,
         "bars": _bars(per_minute), "total": sum(per_minute),
@@ -79,7 +79,7 @@ def _clock(epoch: float) -> str:
 
 def _bars(counts: list[int]) -> list[dict[str, float]]:
     """SVG bars for the last minutes' request counts (oldest first), 60 px high at most."""
-    peak = max(counts) or 1
+    peak = max(counts, default=0) or 1
     return [{"x": i * 8, "h": round(60 * c / peak, 1), "count": c} for i, c in enumerate(counts)]
 
 
