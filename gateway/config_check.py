@@ -85,7 +85,8 @@ def check_raw(raw: dict[str, Any], types: bool = False) -> None:
     if isinstance(accounts, list):
         for index, account in enumerate(accounts, 1):
             if isinstance(account, dict):
-                _check_mapping(account, AccountSettings, f"accounts[{index}].", types)
+                # Its values have their own rules (cookies: a string or a map) in config._account.
+                _check_mapping(account, AccountSettings, f"accounts[{index}].", False)
     level = raw.get("log_level")
     if level is not None and str(level).lower() not in LOG_LEVELS:
         raise ConfigError(f"log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")

@@ -1,6 +1,7 @@
 """`/health/ready` says whether this replica can serve and why not; `/metrics` parses and counts."""
 
 import socket
+import time
 from dataclasses import replace
 
 import openai
@@ -64,8 +65,12 @@ def test_metrics_parse_and_grow_after_chats(stack):
     client.chat.completions.create(**CHAT)
     for _ in client.chat.completions.create(**CHAT, stream=True, stream_options={"include_usage": True}):
         pass
-    after = samples(stack)
     route = "/v1/chat/completions"
+    for _ in range(100):  # a stream is counted when its handler returns, just after the client read [DONE]
+        after = samples(stack)
+        if value(after, "gateway_request_seconds_count", route=route) == 2:
+            break
+        time.sleep(0.02)
     assert value(after, "gateway_requests_total", route=route, method="POST", status="200", model="qwen3-max") == \
         value(before, "gateway_requests_total", route=route, method="POST", status="200", model="qwen3-max") + 2
     assert value(after, "gateway_request_seconds_count", route=route) == 2
