@@ -15,7 +15,6 @@ from pathlib import Path
 from bench.load import Result
 from bench.processes import HOST, TOKENS, Server, _spawn, free_port
 from bench.report import table
-from bench.stores import compare
 
 BASE = "metrics off"
 

@@ -3,7 +3,6 @@
 import openai
 import pytest
 
-from gateway.config import MediaSettings
 
 from .harness import default_settings, live_stack
 
