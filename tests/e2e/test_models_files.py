@@ -3,7 +3,6 @@
 import openai
 import pytest
 
-
 from .harness import default_settings, live_stack
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
