@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench doctor clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test: install
 # `make bench BENCH_ARGS=--quick` for a short run; any `python -m bench.run` flag goes there.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Each configured account checked step by step against the real Qwen; DOCTOR_ARGS="--trace trace.jsonl".
+doctor: install
+	$(BIN)/python -m gateway doctor --config config.yaml $(DOCTOR_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

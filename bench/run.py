@@ -21,6 +21,8 @@ import aiohttp
 from bench.conversation import render as render_turns
 from bench.conversation import turn_40
 from bench.load import Result, drive, warm_up
+from bench.metrics_cost import metrics_gateways
+from bench.metrics_cost import report as metrics_report
 from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
 from bench.scenarios import Scenario, direct, gateway_chat, gateway_responses, gateway_stream
@@ -37,6 +39,7 @@ class Options:
     keep_logs: Path | None
     conversations: int = 20  # long conversations timed at turn 40, per chaining setting
     stores: bool = True  # also compare the state stores (memory, sqlite, redis)
+    metrics: bool = True  # also compare metrics on and off
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -49,6 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--conversations", type=int,
                         help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
     parser.add_argument("--no-stores", action="store_true", help="skip the state-store comparison")
+    parser.add_argument("--no-metrics", action="store_true", help="skip the metrics on/off comparison")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -59,7 +63,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
     conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
-    return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores)
+    return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores,
+                   not args.no_metrics)
 
 
 def _cpu_now(servers: Stack) -> dict[str, float]:
@@ -119,6 +124,11 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                 print("state stores: " + ", ".join(gateways), file=sys.stderr)
                 compared = await compare(gateways, options.requests, options.time_cap)
             notes.append(report(compared, "redis" not in gateways))
+        if options.metrics:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
+            with metrics_gateways(servers.simulator.url, servers.logs, env) as gateways:
+                print("metrics: off and on", file=sys.stderr)
+                notes.append(metrics_report(await compare(gateways, options.requests, options.time_cap)))
     if options.conversations:
         notes.append(await _conversations(options))
     return results, notes

@@ -21,13 +21,20 @@ log = logging.getLogger("gateway")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway", description="OpenAI-compatible gateway for Qwen Chat")
-    parser.add_argument("--config", default="config.yaml", help="YAML settings file (default: config.yaml)")
+    parser.add_argument("--config", help="YAML settings file (default: GATEWAY_CONFIG, else config.yaml if present);"
+                        " config.local.yaml beside it is laid over it")
     parser.add_argument("--host", help="listen address (overrides config and GATEWAY_HOST)")
     parser.add_argument("--port", type=int, help="listen port (overrides config and GATEWAY_PORT)")
     parser.add_argument("--simulate", action="store_true", help="serve from the built-in Qwen simulator")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from .doctor import main as doctor_main
+
+        return doctor_main(argv[1:])
     args = parser.parse_args(argv)
+    path = args.config or os.environ.get("GATEWAY_CONFIG") or "config.yaml"
     try:
-        settings = load_settings(args.config, os.environ)
+        settings = load_settings(path, os.environ, required=bool(args.config or os.environ.get("GATEWAY_CONFIG")))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.simulate:
         overrides["simulate"] = True
     settings = replace(settings, **overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if not settings.api_keys and not _is_loopback(settings.host):
         log.warning("CLIENT AUTH IS OFF on %s, which is not a loopback address: anyone who can reach port %d can "
                     "spend these Qwen accounts. Set GATEWAY_API_KEYS (or api_keys in config.yaml).",

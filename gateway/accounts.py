@@ -97,6 +97,7 @@ class AccountPool:
         self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a free slot, in order
         self._chat_owners: OrderedDict[str, str] = OrderedDict()
         self.on_mark: Callable[[Account], None] | None = None  # told of each cool-down or invalid mark (the store)
+        self.on_failure: Callable[[str, bool], None] | None = None  # (reason, tried elsewhere): /metrics
         self.slots: SharedSlots | None = None  # several replicas: concurrency slots shared through the store
 
     def now(self) -> float:
@@ -152,6 +153,9 @@ class AccountPool:
                 self._free(account, slot)
                 self._punish(account, error)
                 last = error
+                if self.on_failure is not None:
+                    self.on_failure(error.account_penalty or type(error).__name__,
+                                    error.retry_elsewhere and pinned is None)
                 if not error.retry_elsewhere or pinned is not None:
                     raise self._client_error(error) from None
                 tried.add(account.id)

@@ -4,6 +4,7 @@ upstream sessions, the account pool and, with no account configured, the simulat
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,12 +27,16 @@ from .conversations import ConversationMap
 from .errors import GatewayError, InvalidRequest, NotFound
 from .jobs import JobManager
 from .limits import BodyBudget
+from .metrics import Metrics
 from .middleware import ApiKeyAuth, RequestLog
 from .qwen.auth import credential_key
 from .qwen.client import QwenClient
-from .routes import admin, chat, files, images, legacy, models, responses, videos
+from . import metrics, readiness, status_page
+from .readiness import UpstreamProbe
+from .routes import admin, chat, file_list, files, images, legacy, models, responses, videos
 from .routes.common import ClientDisconnected, json_response
 from .slots import SharedSlots
+from .startup import log_report
 from .store import Store, open_store
 from .upkeep import Upkeep
 
@@ -79,9 +84,15 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         await app.state.jobs.start()  # resumes polling unfinished video jobs
         upkeep = Upkeep(pool, effective.upstream)
         upkeep.start()  # the start-up check of every account runs behind serving
+        app.state.probe = UpstreamProbe(effective.qwen_base_url, effective.upstream.unreachable_after)
+        app.state.started = time.monotonic()
+        if app.state.metrics is not None:
+            app.state.metrics.watch(app.state)
+        log_report(settings, simulator is not None, pool.status(), state_store.kind)
         try:
             yield
         finally:
+            await app.state.probe.close()
             await upkeep.stop()
             await app.state.jobs.stop()
             await app.state.chats.flush()
@@ -96,12 +107,14 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await simulator.stop()
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
-              *legacy.ROUTES, *responses.ROUTES]
+              *file_list.ROUTES, *legacy.ROUTES, *responses.ROUTES, *readiness.ROUTES, *metrics.ROUTES, *status_page.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys),
                   Middleware(BodyBudget, max_bytes=settings.limits.body_budget_bytes)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,
                 Exception: _unexpected}
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+    app.state.metrics = Metrics() if settings.metrics else None
+    return app
 
 
 async def _upstream(settings: Settings) -> tuple[Settings, RunningSimulator | None]:

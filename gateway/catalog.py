@@ -106,8 +106,15 @@ def openai_models(models: list[ModelInfo], created: int) -> list[dict[str, Any]]
             variants.append(THINKING_SUFFIX)
         if "search" in model.chat_types:
             variants += [SEARCH_SUFFIX] + ([THINKING_SUFFIX + SEARCH_SUFFIX] if model.thinking else [])
-        entries += [{"id": model.id + v, "object": "model", "created": created, "owned_by": "qwen"} for v in variants]
+        entries += [{"id": model.id + v, "object": "model", "created": created, "owned_by": "qwen",
+                     "capabilities": capabilities(model)} for v in variants]
     return entries
+
+
+def capabilities(model: ModelInfo) -> dict[str, bool]:
+    """What a model can do, as an extra field of its `/v1/models` entry (OpenAI has none)."""
+    return {"vision": model.vision, "thinking": model.thinking, "search": "search" in model.chat_types,
+            "image": "t2i" in model.chat_types, "video": "t2v" in model.chat_types, "documents": model.document}
 
 
 class ModelCatalog:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 DEFAULT_QWEN_BASE_URL = "https://chat.qwen.ai"
 DEFAULT_QWEN_AUTH_URL = "https://auth.qwen.ai"
@@ -39,6 +36,7 @@ class UpstreamSettings:
     refresh_every: float = 86400.0  # refresh an idle account at least this often, so its refresh token never lapses
     refresh_retry_max: float = 60.0  # longest pause between tries while the auth host is unreachable
     startup_check: bool = True  # check every account in the background at start-up
+    unreachable_after: float = 60.0  # /health/ready fails once Qwen has not answered a probe for this long
 
 
 @dataclass(frozen=True)
@@ -123,26 +121,30 @@ class Settings:
     models_ttl: float = 300.0
     state_url: str = "sqlite:///data/gateway.db"  # memory:// (tests), sqlite:///path, redis://host:port/db
     log_level: str = "info"
+    log_format: str = "text"  # "json": one JSON object per line, for log collectors
+    metrics: bool = True  # count requests for GET /metrics (false: no counting, no route; make bench compares)
 
 
-def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Settings:
-    """Read `path` (if given and present) and apply environment overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None and Path(path).exists():
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-    settings = _from_mapping(raw)
+def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str], required: bool = False) -> Settings:
+    """Read `path` (if given and present; `required`: it must be) with `config.local.yaml` over it,
+    then apply environment overrides."""
+    from .config_check import check_raw, read_config
+
+    raw = read_config(path, required)
+    check_raw(raw)
+    try:
+        settings = _from_mapping(raw)  # its checks name the key and the rule first
+    except (TypeError, ValueError) as exc:  # a comparison with a value of the wrong type
+        check_raw(raw, types=True)
+        raise ConfigError(f"a value has the wrong type: {exc}") from None
+    check_raw(raw, types=True)  # what no rule above looks at (timeouts.connect: "abc")
     return _apply_environ(settings, environ)
 
 
 def _from_mapping(raw: Mapping[str, Any]) -> Settings:
     known = {"host", "port", "api_keys", "qwen_base_url", "qwen_version", "accounts", "simulate",
              "timeouts", "cooldowns", "video", "media", "limits", "conversation", "max_attempts", "max_body_bytes",
-             "models_ttl", "state_url", "log_level", "upstream"}
+             "models_ttl", "state_url", "log_level", "log_format", "metrics", "upstream"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
@@ -265,6 +267,9 @@ def _apply_environ(settings: Settings, environ: Mapping[str, str]) -> Settings:
         changes["upstream"] = replace(changes.get("upstream", settings.upstream), auth_url=environ["QWEN_AUTH_URL"])
     if environ.get("GATEWAY_STATE_URL"):
         changes["state_url"] = environ["GATEWAY_STATE_URL"]
+    for name in ("log_level", "log_format"):
+        if environ.get("GATEWAY_" + name.upper()):
+            changes[name] = environ["GATEWAY_" + name.upper()].strip().lower()
     settings = replace(settings, **changes)
     _check(settings)
     return settings
@@ -285,6 +290,10 @@ def _check(settings: Settings) -> None:
         value = getattr(settings.upstream, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"upstream.{name}: must be a number of seconds >= 0")
+    if settings.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise ConfigError(f"log_level (GATEWAY_LOG_LEVEL): {settings.log_level!r} is not debug, info, warning or error")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format (GATEWAY_LOG_FORMAT): {settings.log_format!r} is not text or json")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts: must be at least 1")
     _check_video(settings.video)

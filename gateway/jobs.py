@@ -18,6 +18,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ TASKS = "video-tasks"  # upstream task id → video id, for the original API's t
 LEASE_INTERVALS = 1.5  # a lease outlives its holder's last renewal by this many poll intervals
 MIN_LEASE = 1.0  # seconds, however short the poll interval (tests)
 MAX_BACKOFF_DOUBLINGS = 3  # a failing poll waits up to 8 intervals before the next try
+FINISHED_JOBS: Counter[str] = Counter()  # jobs this process saw finish, by status: /metrics
 EXPIRED_URL_STATUSES = frozenset({401, 403, 404, 410})  # a signed CDN URL past its time
 
 
@@ -236,6 +238,7 @@ class JobManager:
             if updated != job and await self._store.get(NAMESPACE, video_id) is not None:  # not deleted meanwhile
                 await self._save(updated)
             if updated["status"] in FINISHED:
+                FINISHED_JOBS[updated["status"]] += 1
                 log.info("video %s: %s", video_id, updated["status"])
                 await self._store.release(LEASES, video_id, self._replica)
                 return

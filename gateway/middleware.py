@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import AuthenticationFailed
 
 log = logging.getLogger("gateway.access")
-OPEN_PATHS = frozenset({"/health", "/", "/openapi.json"})
+OPEN_PATHS = frozenset({"/health", "/health/ready", "/metrics", "/", "/openapi.json"})
 
 
 class RequestLog:
@@ -41,17 +41,30 @@ class RequestLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            elif "first_byte" not in state and message.get("more_body") and message.get("body"):
+                state["first_byte"] = time.perf_counter() - started  # a stream's first chunk: /metrics
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            upstream_ms = state.get("upstream_ms")
             log.info(
                 "request id=%s method=%s path=%s status=%s model=%s account=%s ms=%.1f upstream_ms=%s",
                 request_id, scope["method"], scope["path"], status or "-",
-                state.get("model", "-"), state.get("account", "-"), (time.perf_counter() - started) * 1000,
-                f"{state['upstream_ms']:.1f}" if "upstream_ms" in state else "-",
+                state.get("model", "-"), state.get("account", "-"), elapsed * 1000,
+                f"{upstream_ms:.1f}" if upstream_ms is not None else "-",
+                extra={"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                       "status": status or None, "model": state.get("model"), "account": state.get("account"),
+                       "duration_ms": round(elapsed * 1000, 1), "upstream_ms": upstream_ms,
+                       "first_token_ms": round(state["first_byte"] * 1000, 1) if "first_byte" in state else None},
             )
+            metrics = getattr(scope["app"].state, "metrics", None) if "app" in scope else None
+            if metrics is not None:
+                if "translator" in state:
+                    state["usage"] = state["translator"].usage()
+                metrics.request(scope, status, state, elapsed)
 
 
 class ApiKeyAuth:
@@ -60,7 +73,8 @@ class ApiKeyAuth:
         self.keys = [k.encode() for k in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS \
+                or scope["path"].startswith("/status"):  # the status page checks GATEWAY_ADMIN_KEY itself
             await self.app(scope, receive, send)
             return
         presented = self._allowed(scope)

@@ -17,6 +17,7 @@ import email.utils
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import Morsel
@@ -37,6 +38,7 @@ RECORD_TTL = 400 * 86400.0  # longer than any refresh token lives
 LEASE_TTL = 60.0  # a replica that dies mid-refresh frees the lease after this
 REFRESH_TIMEOUT = 30.0  # one refresh call, well inside the lease
 REJECTED = "refresh token rejected: sign in again"
+REFRESHES: Counter[str] = Counter()  # refreshes by outcome in this process, read by /metrics
 
 
 class RefreshRejected(Exception):
@@ -158,14 +160,17 @@ class Credentials:
         try:
             answer = await call(self.refresh_token)
         except RefreshRejected:
+            REFRESHES["rejected"] += 1
             self.rejected = True
             raise UpstreamUnauthorized(REJECTED) from None
         except AuthUnreachable as exc:
+            REFRESHES["unreachable"] += 1
             self._backoff = min(max(1.0, self._backoff * 2), max(1.0, self._upstream.refresh_retry_max))
             self._retry_at = time.time() + self._backoff
             self.unreachable = f"the auth host cannot refresh the access token ({exc}); retrying"
             log.warning("account %s: %s in %.0f s", self.account_id, self.unreachable, self._backoff)
             raise UpstreamAuthUnavailable(self.unreachable, seconds=self._backoff) from None
+        REFRESHES["ok"] += 1
         self._backoff, self._retry_at, self.unreachable = 0.0, 0.0, ""
         newest = answer.refresh_token or self.refresh_token
         record = self._record(access_token=answer.access_token, refresh_token=newest,

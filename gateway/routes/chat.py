@@ -41,10 +41,12 @@ async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict
         lease = await cancel_on_disconnect(request, acquire(pool, call, call.complete, owner))
         lease.release()
         request.state.account = lease.account_id
+        request.state.usage = lease.value.get("usage")  # for /metrics
         state.chats.remember(lease.value["chat_id"], lease.account_id)
         return json_response(extra(lease.value) if extra else lease.value)
     opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, acquire(pool, call, call.open, owner))
     request.state.account = opened.account_id
+    request.state.translator = opened.value.translator  # its usage, once the stream ends, for /metrics
     state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     grace = state.settings.timeouts.shutdown_grace
     shutdown = anyio.Event()

@@ -82,7 +82,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
         "expires_at": lease.value.expires_at or created + SIGNED_URL_SECONDS,
     }
     entry = {"record": record, "uploaded": asdict(lease.value), "account": lease.account_id,
-             "owner": request_owner(request.scope)}
+             "owner": request_owner(request.scope), "created_ns": time.time_ns()}  # listing order within a second
     await state.store.put(NAMESPACE, record["id"], entry, record["expires_at"] - time.time())
     return record, lease.value
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..catalog import openai_models
+from ..catalog import SEARCH_SUFFIX, THINKING_SUFFIX, openai_models
 from ..errors import ModelNotFound
 from .common import json_response
 
@@ -17,12 +17,15 @@ async def list_models(request: Request) -> Response:
 
 
 async def retrieve_model(request: Request) -> Response:
+    """Whatever chat accepts (old names such as `qwen-max` too) is the model chat would use."""
     catalog = request.app.state.catalog
-    model_id = request.path_params["model_id"]
-    for entry in openai_models(await catalog.models(), catalog.created):
+    resolved = await catalog.resolve(request.path_params["model_id"])
+    model_id = resolved.info.id + (THINKING_SUFFIX if resolved.thinking else "") + \
+        (SEARCH_SUFFIX if resolved.search else "")
+    for entry in openai_models([resolved.info], catalog.created):
         if entry["id"] == model_id:
             return json_response(entry)
-    raise ModelNotFound(model_id)
+    raise ModelNotFound(request.path_params["model_id"])
 
 
 ROUTES = [Route("/v1/models", list_models), Route("/v1/models/{model_id:path}", retrieve_model)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +15,23 @@ import uvicorn
 from .app import build_simulator
 from .options import SimOptions
 from .state import SimState
+
+
+_EMBEDDED = contextvars.ContextVar("embedded_simulator", default=False)
+
+
+class _QuietEmbedded(logging.Filter):
+    """Drops uvicorn's routine lines (started, shutting down) logged from inside the simulator's task,
+    so the gateway's own server lines are the only ones a user reads; warnings still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not _EMBEDDED.get()
+
+
+def _quiet_embedded() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietEmbedded) for f in logger.filters):
+        logger.addFilter(_QuietEmbedded())
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -57,9 +76,15 @@ async def start_simulator(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.setblocking(False)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    # No log_level or log_config: uvicorn's loggers are shared with the gateway's own server, whose
+    # "Uvicorn running on ..." line must not be silenced by the simulator.
+    config = uvicorn.Config(app, log_level=None, log_config=None, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=2)
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="qwen-simulator")
+    _quiet_embedded()
+    context = contextvars.copy_context()
+    context.run(_EMBEDDED.set, True)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="qwen-simulator", context=context)
     while not server.started:
         if task.done():
             sock.close()

@@ -111,6 +111,9 @@ def test_redis_down_chat_serves_on_health_is_degraded_state_routes_503_and_it_re
             with gateway.http() as http:
                 health = http.get("/health").json()
                 assert health["status"] == "degraded" and health["store"] == {"kind": "redis", "reachable": False}
+                ready = http.get("/health/ready")
+                assert ready.status_code == 503
+                assert [r["code"] for r in ready.json()["reasons"]] == ["store_unreachable"]
                 listing = http.get("/v1/videos")
                 assert listing.status_code == 503
                 assert "state store (redis) is unreachable" in listing.json()["error"]["message"]
@@ -126,5 +129,6 @@ def test_redis_down_chat_serves_on_health_is_degraded_state_routes_503_and_it_re
             with gateway.http() as http:
                 assert wait_until(lambda: http.get("/v1/videos").status_code == 200, within=10)
                 assert http.get("/health").json()["status"] == "ok"
+                assert http.get("/health/ready").status_code == 200
     finally:
         redis.stop()

@@ -1,0 +1,50 @@
+"""What counting for /metrics costs per request: the same chats through a gateway with
+`metrics: true` (the default) and one with `metrics: false`, taking turns as the stores do.
+
+Both use `memory://`, so the only difference is the counting (one counter, a few histogram
+observations and the usage read per request, in RequestLog) and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench.load import Result
+from bench.processes import HOST, TOKENS, Server, _spawn, free_port
+from bench.report import table
+
+BASE = "metrics off"
+
+
+@contextmanager
+def metrics_gateways(sim_url: str, logs: Path, env: dict[str, str]) -> Iterator[dict[str, Server]]:
+    with ExitStack() as exits:
+        servers: dict[str, Server] = {}
+        for name, flag in (("metrics off", "false"), ("metrics on", "true")):
+            config = logs / f"gateway-{flag}.yaml"
+            config.write_text(f"metrics: {flag}\n")
+            port = free_port()
+            gateway_env = {**env, "QWEN_BASE_URL": sim_url, "QWEN_TOKENS": ",".join(TOKENS), "GATEWAY_HOST": HOST,
+                           "GATEWAY_PORT": str(port), "GATEWAY_API_KEYS": "", "GATEWAY_STATE_URL": "memory://"}
+            servers[name] = _spawn(f"gateway-metrics-{flag}", ["-m", "gateway", "--config", str(config)],
+                                   gateway_env, port, logs)
+            exits.callback(servers[name].stop)
+        yield servers
+
+
+def report(results: Sequence[Result]) -> str:
+    base = {r.scenario.split(" on ")[0]: r for r in results if r.scenario.endswith(f" on {BASE}")}
+    rows = []
+    for result in results:
+        reference = base.get(result.scenario.split(" on ")[0])
+        p50, cpu = result.latency_ms(50), result.cpu_ms_per_request("gateway")
+        added_p50 = p50 - reference.latency_ms(50) if reference else math.nan
+        added_cpu = cpu - reference.cpu_ms_per_request("gateway") if reference else math.nan
+        rows.append((result.scenario, str(len(result.ok)), f"{p50:.2f}", f"{cpu:.3f}", f"{added_p50:+.2f}",
+                     f"{added_cpu:+.3f}", str(result.error_count)))
+    return "\n".join(["/metrics counting (concurrency 1; 'adds' is metrics on minus metrics off):",
+                      table(rows, ("scenario", "requests", "p50 ms", "gw cpu ms/req", "adds p50 ms",
+                                   "adds cpu ms/req", "errors"))])
