@@ -306,7 +306,7 @@ async def _chaining(request: Request, chat: ChatRequest, model_id: str) -> Chain
     chaining = Chaining(conversations, request_owner(request.scope))
     link = await conversations.find(chaining.owner, model_id, "\n".join(chat.instructions()), chat.messages)
     if link is not None:  # its chat lives on one account: fold rather than wait for a resting one
-        healthy = {a["id"] for a in request.app.state.pool.status() if a["state"] == "healthy"}
+        healthy = {a["id"] for a in request.app.state.pool.status() if a["modes"]["t2t"]["state"] == "healthy"}
         chaining.link = link if link.account_id in healthy else None
     return chaining
 
