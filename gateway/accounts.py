@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .blame import blame_request, suspects_request
 from .config import Cooldowns
 from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited
 from .modes import MODES, ModeRests
@@ -157,6 +158,7 @@ class AccountPool:
         deadline = loop.time() + self._deadline
         tried: set[str] = set()
         last: UpstreamError | None = None
+        suspects: list[tuple[Account, UpstreamError]] = []  # failures the request itself may cause (blame.py)
         for _ in range(self._max_attempts):
             if last is not None and loop.time() >= deadline:
                 break
@@ -165,18 +167,31 @@ class AccountPool:
                 value = await attempt(account.client)
             except UpstreamError as error:
                 self._free(account, slot)
-                self._punish(account, error, mode)
                 last = error
+                if suspects_request(error) and pinned is None and error.retry_elsewhere:
+                    if any(a is not account for a, _ in suspects):  # the same request failed on two accounts
+                        raise blame_request(error) from None
+                    suspects.append((account, error))
+                else:
+                    self._punish(account, error, mode)
                 if not error.retry_elsewhere or pinned is not None:
+                    self._punish_all(suspects, mode)
                     raise self._client_error(error, mode) from None
                 tried.add(account.id)
                 continue
             except BaseException:
                 self._free(account, slot)
                 raise
+            self._punish_all(suspects, mode)  # another account served it: those failures were the accounts'
             return Lease(self, account, value, slot, mode)
         assert last is not None
+        self._punish_all(suspects, mode)
         raise self._client_error(last, mode)
+
+    def _punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
+        """Count held failures, once per account: a request retried on its only account counts once."""
+        for account, error in {id(a): (a, e) for a, e in suspects}.values():
+            self._punish(account, error, mode)
 
     async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None,
                     mode: str | None = None) -> Account:
