@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from .blame import blame_request, suspects_request
 from .config import Cooldowns
-from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited
+from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTransport
 from .modes import MODES, ModeRests
 from .qwen.client import QwenClient
 from .slots import SharedSlots
@@ -43,6 +43,7 @@ class Account:
     cool_until: float = 0.0
     cool_reason: str = ""
     failures: int = 0  # consecutive
+    unreachable: str = ""  # why its last call failed on transport; "" once a call succeeds
     modes: ModeRests = field(default_factory=ModeRests)  # quotas met in one mode (modes.py)
 
     @property
@@ -89,7 +90,7 @@ class Lease(Generic[T]):
         if isinstance(error, UpstreamError):
             self._pool._punish(self.account, error, self._mode)
         elif error is None:
-            self.account.failures = 0
+            self.account.failures, self.account.unreachable = 0, ""
 
 
 class AccountPool:
@@ -273,6 +274,8 @@ class AccountPool:
     def _punish(self, account: Account, error: UpstreamError, mode: str | None = None) -> None:
         penalty = error.account_penalty
         now = self._clock()
+        if isinstance(error, UpstreamTransport):
+            account.unreachable = error.message
         if penalty == "cooling":
             hours = error.hours if isinstance(error, UpstreamRateLimited) and error.hours else self._cooldowns.rate_limit_hours
             if mode is None:
@@ -353,6 +356,8 @@ def _health(a: Account, now: float, mode: str | None) -> dict[str, Any]:
     state = a.state(now, mode) if mode or a.state(now) != "healthy" or not modes else "cooling"
     if state == "invalid":
         return {"state": state, "cooling_seconds": 0, "reason": a.invalid_reason or "invalid token"}
+    if state == "healthy" and a.unreachable:  # still tried (the network may be back), but not "healthy"
+        return {"state": "unreachable", "cooling_seconds": 0, "reason": a.unreachable}
     if state == "healthy":
         return {"state": state, "cooling_seconds": 0, "reason": ""}
     until = max([a.free_at(now, m) for m in modes] or [a.cool_until])

@@ -216,8 +216,14 @@ class UpstreamTransport(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
+    """The gateway has tried every account it may; the client's own retry would only wait as long again."""
+
     status = 504
     code = "upstream_timeout"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("x-should-retry", "false")
 
 
 class UpstreamAnswerTooLong(UpstreamTimeout):
