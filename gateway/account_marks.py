@@ -7,8 +7,9 @@ before its first request) and, on a shared store, every `REFRESH_EVERY` seconds,
 mark learnt by one replica is respected by all within a second. The refresh is one
 `list` of a handful of records, off the request path.
 
-The record's shape stays open: `modes` is for per-mode cool-downs (another issue), and
-unknown keys are kept by readers that do not use them. Times in the store are wall-clock
+The record's shape stays open: `modes` holds per-mode cool-downs (modes.py: a quota met in
+one mode), `{mode: {"cool_until", "cool_reason"}}`, and unknown keys are kept by readers
+that do not use them. Times in the store are wall-clock
 (the pool's own clock is monotonic, which means nothing in another process).
 """
 
@@ -85,17 +86,21 @@ class AccountMarks:
         task.add_done_callback(self._writes.discard)
 
     async def _write(self, account_id: str, record: Record) -> None:
-        ttl = INVALID_TTL if record["invalid"] else record["cool_until"] - time.time() + EXTRA_TTL
+        until = max([record["cool_until"]] + [m["cool_until"] for m in record["modes"].values()])
+        ttl = INVALID_TTL if record["invalid"] else until - time.time() + EXTRA_TTL
         try:
             await self._store.put(NAMESPACE, account_id, record, ttl)
         except StoreUnavailable:
             pass  # held locally; the store warns once per 30 s
 
     def _record(self, account: Account) -> Record:
-        cool_until = time.time() + max(0.0, account.cool_until - self._pool.now())
+        now, wall = self._pool.now(), time.time()
+        cool_until = wall + max(0.0, account.cool_until - now)
+        modes = {mode: {"cool_until": wall + left, "cool_reason": reason}
+                 for mode, (left, reason) in account.modes.remaining(now).items()}
         return {"id": account.id, "cool_until": cool_until, "cool_reason": account.cool_reason,
                 "invalid": account.invalid, "invalid_reason": account.invalid_reason,
-                "credential": self._credentials.get(account.id, ""), "modes": {}}
+                "credential": self._credentials.get(account.id, ""), "modes": modes}
 
 
 def _apply(account: Account, record: Mapping[str, Any], now: float, wall: float, credential: str | None) -> None:
@@ -105,9 +110,14 @@ def _apply(account: Account, record: Mapping[str, Any], now: float, wall: float,
         if remaining > 0 and now + remaining > account.cool_until + 0.5:
             account.cool_until = now + remaining
             account.cool_reason = str(record.get("cool_reason") or "cooling")
+        modes = record.get("modes") or {}
+        for mode, mark in (modes.items() if isinstance(modes, dict) else ()):
+            left = float(mark.get("cool_until") or 0) - wall
+            if left > 0 and now + left > account.modes.until.get(str(mode), 0.0) + 0.5:
+                account.modes.rest(str(mode), now + left, str(mark.get("cool_reason") or "rate limited"))
         if record.get("invalid") is True and record.get("credential") == credential and not account.invalid:
             account.invalid = True
             account.invalid_reason = str(record.get("invalid_reason") or "")
             log.warning("account %s marked invalid by another replica: %s", account.id, account.invalid_reason)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         log.warning("store: skipping an account record of an unknown shape for %s", account.id)

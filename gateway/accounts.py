@@ -15,11 +15,13 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .blame import blame_request, suspects_request
 from .config import Cooldowns
-from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited
+from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTransport
+from .modes import MODES, ModeRests
 from .qwen.client import QwenClient
 from .slots import SharedSlots
 
@@ -41,22 +43,35 @@ class Account:
     cool_until: float = 0.0
     cool_reason: str = ""
     failures: int = 0  # consecutive
+    unreachable: str = ""  # why its last call failed on transport; "" once a call succeeds
+    modes: ModeRests = field(default_factory=ModeRests)  # quotas met in one mode (modes.py)
 
     @property
     def id(self) -> str:
         return self.client.account_id
 
-    def state(self, now: float) -> str:
+    def state(self, now: float, mode: str | None = None) -> str:
+        """The account's state; given a mode, also whether that mode's quota rests."""
         if self.invalid:
             return "invalid"
-        return "cooling" if self.cool_until > now else "healthy"
+        return "cooling" if self.cool_until > now or self.modes.resting(mode, now) else "healthy"
+
+    def free_at(self, now: float, mode: str | None) -> float:
+        """When a cooling account serves `mode` again."""
+        until = self.cool_until if self.cool_until > now else now
+        return max(until, self.modes.until.get(mode, 0.0)) if mode else until
+
+    def reason(self, now: float, mode: str | None) -> str:
+        return self.modes.reasons.get(mode, "") if self.cool_until <= now and mode else self.cool_reason
 
 
 class Lease(Generic[T]):
     """An account held for one call; `release()` exactly once (idempotent)."""
 
-    def __init__(self, pool: AccountPool, account: Account, value: T, slot: str | None = None) -> None:
+    def __init__(self, pool: AccountPool, account: Account, value: T, slot: str | None = None,
+                 mode: str = "t2t") -> None:
         self._pool = pool
+        self._mode = mode
         self.account = account
         self.value = value
         self._slot = slot  # a shared concurrency slot (several replicas), see slots.py
@@ -73,9 +88,9 @@ class Lease(Generic[T]):
         self._released = True
         self._pool._free(self.account, self._slot)
         if isinstance(error, UpstreamError):
-            self._pool._punish(self.account, error)
+            self._pool._punish(self.account, error, self._mode)
         elif error is None:
-            self.account.failures = 0
+            self.account.failures, self.account.unreachable = 0, ""
 
 
 class AccountPool:
@@ -123,17 +138,19 @@ class AccountPool:
             if len(self._chat_owners) > MAX_REMEMBERED_CHATS:
                 self._chat_owners.popitem(last=False)
 
-    def report(self, account_id: str, error: UpstreamError) -> None:
+    def report(self, account_id: str, error: UpstreamError, mode: str | None = None) -> None:
         """An upstream error met outside `acquire` (a video poll) still counts against its account."""
         account = self._by_id.get(account_id)
         if account is not None:
-            self._punish(account, error)
+            self._punish(account, error, mode)
 
     def chat_owner(self, chat_id: str) -> str | None:
         return self._chat_owners.get(chat_id)
 
-    async def acquire(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None) -> Lease[T]:
-        """Run `attempt` on a healthy account, failing over; return the lease of the one that answered.
+    async def acquire(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None,
+                      mode: str = "t2t") -> Lease[T]:
+        """Run `attempt` on an account healthy for `mode` (modes.py), failing over; return the lease
+        of the one that answered.
 
         The deadline bounds waiting for a slot and starting another try, not a try that is
         under way: each bounds itself (first-event and idle timeouts), and a long answer
@@ -143,40 +160,55 @@ class AccountPool:
         deadline = loop.time() + self._deadline
         tried: set[str] = set()
         last: UpstreamError | None = None
+        suspects: list[tuple[Account, UpstreamError]] = []  # failures the request itself may cause (blame.py)
         for _ in range(self._max_attempts):
             if last is not None and loop.time() >= deadline:
                 break
-            account, slot = await self._take_slot(pinned, tried, deadline, last)
+            account, slot = await self._take_slot(pinned, tried, deadline, last, mode)
             try:
                 value = await attempt(account.client)
             except UpstreamError as error:
                 self._free(account, slot)
-                self._punish(account, error)
                 last = error
                 if self.on_failure is not None:
                     self.on_failure(error.account_penalty or type(error).__name__,
                                     error.retry_elsewhere and pinned is None)
+                if suspects_request(error) and pinned is None and error.retry_elsewhere:
+                    if any(a is not account for a, _ in suspects):  # the same request failed on two accounts
+                        raise blame_request(error) from None
+                    suspects.append((account, error))
+                else:
+                    self._punish(account, error, mode)
                 if not error.retry_elsewhere or pinned is not None:
-                    raise self._client_error(error) from None
+                    self._punish_all(suspects, mode)
+                    raise self._client_error(error, mode) from None
                 tried.add(account.id)
                 continue
             except BaseException:
                 self._free(account, slot)
                 raise
-            return Lease(self, account, value, slot)
+            self._punish_all(suspects, mode)  # another account served it: those failures were the accounts'
+            return Lease(self, account, value, slot, mode)
         assert last is not None
-        raise self._client_error(last)
+        self._punish_all(suspects, mode)
+        raise self._client_error(last, mode)
 
-    async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None) -> Account:
+    def _punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
+        """Count held failures, once per account: a request retried on its only account counts once."""
+        for account, error in {id(a): (a, e) for a, e in suspects}.values():
+            self._punish(account, error, mode)
+
+    async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None,
+                    mode: str | None = None) -> Account:
         """A healthy account with a free slot, preferring untried ones; waits in line when all are busy."""
-        healthy = self._candidates(pinned, self._clock())
+        healthy = self._candidates(pinned, self._clock(), mode)
         if last is not None and healthy and all(a.id in tried for a in healthy):
             await asyncio.sleep(TRANSIENT_RETRY_DELAY)  # only accounts that just failed remain
         woken = False
         while True:
-            candidates = self._candidates(pinned, self._clock())
+            candidates = self._candidates(pinned, self._clock(), mode)
             if not candidates:
-                raise self._unavailable(pinned, last)
+                raise self._unavailable(pinned, last, mode)
             fresh = [a for a in candidates if a.id not in tried] or candidates
             free = [a for a in fresh if a.in_flight < a.limit]
             if free and (woken or not self._waiters):  # first come, first served
@@ -189,11 +221,11 @@ class AccountPool:
             woken = await self._wait_in_line(deadline)
 
     async def _take_slot(self, pinned: str | None, tried: set[str], deadline: float,
-                         last: UpstreamError | None) -> tuple[Account, str | None]:
+                         last: UpstreamError | None, mode: str | None = None) -> tuple[Account, str | None]:
         """`_take`, then (several replicas) one of the account's shared slots, waiting while others hold all."""
         loop = asyncio.get_running_loop()
         while True:
-            account = await self._take(pinned, tried, deadline, last)
+            account = await self._take(pinned, tried, deadline, last, mode)
             if self.slots is None:
                 return account, None
             slot = await self.slots.take(account.id, account.limit)
@@ -231,11 +263,11 @@ class AccountPool:
                 waiter.set_result(None)
                 return
 
-    def _candidates(self, pinned: str | None, now: float) -> list[Account]:
+    def _candidates(self, pinned: str | None, now: float, mode: str | None = None) -> list[Account]:
         if pinned is not None:
             account = self._by_id.get(pinned)
-            return [account] if account and account.state(now) == "healthy" else []
-        return [a for a in self.accounts if a.state(now) == "healthy"]
+            return [account] if account and account.state(now, mode) == "healthy" else []
+        return [a for a in self.accounts if a.state(now, mode) == "healthy"]
 
     def _free(self, account: Account, slot: str | None = None) -> None:
         account.in_flight -= 1
@@ -243,12 +275,20 @@ class AccountPool:
             self.slots.give_back(slot)
         self._wake_next()
 
-    def _punish(self, account: Account, error: UpstreamError) -> None:
+    def _punish(self, account: Account, error: UpstreamError, mode: str | None = None) -> None:
         penalty = error.account_penalty
         now = self._clock()
+        if isinstance(error, UpstreamTransport):
+            account.unreachable = error.message
         if penalty == "cooling":
             hours = error.hours if isinstance(error, UpstreamRateLimited) and error.hours else self._cooldowns.rate_limit_hours
-            self._cool(account, now + hours * 3600, "rate limited", error)
+            if mode is None:
+                self._cool(account, now + hours * 3600, "rate limited", error)
+            else:  # Qwen counts each mode's quota apart: the others serve on
+                account.modes.rest(mode, now + hours * 3600, "rate limited")
+                log.warning("account %s: %s quota spent, resting that mode for %.0f s: %s", account.id, mode,
+                            hours * 3600, error.message)
+                self._marked(account)
         elif penalty == "blocked":
             self._cool(account, now + self._cooldowns.blocked_minutes * 60, "blocked", error)
         elif penalty == "invalid":
@@ -274,31 +314,32 @@ class AccountPool:
         if self.on_mark is not None:
             self.on_mark(account)
 
-    def _client_error(self, error: UpstreamError) -> GatewayError:
+    def _client_error(self, error: UpstreamError, mode: str | None = None) -> GatewayError:
         """What the client sees once no retry is left."""
         now = self._clock()
-        if any(a.state(now) == "healthy" for a in self.accounts) or not error.retry_elsewhere:
+        if any(a.state(now, mode) == "healthy" for a in self.accounts) or not error.retry_elsewhere:
             if error.account_penalty == "invalid":
                 return NoAccountAvailable(f"the Qwen account was rejected: {error.message}")
             return error
-        return self._unavailable(None, error)
+        return self._unavailable(None, error, mode)
 
-    def _unavailable(self, pinned: str | None, last: UpstreamError | None) -> GatewayError:
+    def _unavailable(self, pinned: str | None, last: UpstreamError | None, mode: str | None = None) -> GatewayError:
         now = self._clock()
         accounts = [self._by_id[pinned]] if pinned in self._by_id else self.accounts
         if not self.accounts:
             return NoAccountAvailable("no Qwen account is configured")
         if pinned is not None and pinned not in self._by_id:
             return NoAccountAvailable("the account that owns this chat is no longer configured")
-        cooling = [a for a in accounts if a.state(now) == "cooling"]
+        cooling = [a for a in accounts if a.state(now, mode) == "cooling"]
         if cooling:
-            wait = max(1, math.ceil(min(a.cool_until for a in cooling) - now))
-            reasons = ", ".join(sorted({a.cool_reason for a in cooling}))
+            wait = max(1, math.ceil(min(a.free_at(now, mode) for a in cooling) - now))
+            reasons = ", ".join(sorted({a.reason(now, mode) for a in cooling}))
+            scope = f" for {mode}" if any(a.modes.resting(mode, now) for a in cooling) else ""
             error = NoAccountAvailable(
-                f"all Qwen accounts are cooling down ({reasons}); the first is free again in {wait} s",
+                f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
                 headers={"retry-after": str(wait)},
             )
-            if all(a.cool_reason == "rate limited" for a in cooling):
+            if all(a.reason(now, mode) == "rate limited" for a in cooling):
                 error.status, error.type, error.code = 429, "rate_limit_exceeded", "rate_limit_exceeded"
             return error
         detail = f": {last.message}" if last is not None else ""
@@ -307,18 +348,22 @@ class AccountPool:
         )
 
     def status(self) -> list[dict[str, Any]]:
-        """Each account's health, for the admin route: ids only, never tokens."""
+        """Each account's health, for the admin route: ids only, never tokens. The top level is
+        "cooling" while any mode rests (for as long as the longest); `modes` tells them apart."""
         now = self._clock()
-        return [
-            {
-                "id": a.id,
-                "state": a.state(now),
-                "in_flight": a.in_flight,
-                "limit": a.limit,
-                "served": a.served,
-                "cooling_seconds": max(0, round(a.cool_until - now)) if a.state(now) == "cooling" else 0,
-                "reason": a.cool_reason if a.state(now) == "cooling" else (
-                    (a.invalid_reason or "invalid token") if a.invalid else ""),
-            }
-            for a in self.accounts
-        ]
+        return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **_health(a, now, None),
+                 "modes": {m: _health(a, now, m) for m in MODES}} for a in self.accounts]
+
+
+def _health(a: Account, now: float, mode: str | None) -> dict[str, Any]:
+    modes = [mode] if mode else list(a.modes.remaining(now))
+    state = a.state(now, mode) if mode or a.state(now) != "healthy" or not modes else "cooling"
+    if state == "invalid":
+        return {"state": state, "cooling_seconds": 0, "reason": a.invalid_reason or "invalid token"}
+    if state == "healthy" and a.unreachable:  # still tried (the network may be back), but not "healthy"
+        return {"state": "unreachable", "cooling_seconds": 0, "reason": a.unreachable}
+    if state == "healthy":
+        return {"state": state, "cooling_seconds": 0, "reason": ""}
+    until = max([a.free_at(now, m) for m in modes] or [a.cool_until])
+    last = max(modes, key=lambda m: a.free_at(now, m)) if modes else None
+    return {"state": state, "cooling_seconds": max(1, round(until - now)), "reason": a.reason(now, last)}

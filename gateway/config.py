@@ -42,10 +42,11 @@ class UpstreamSettings:
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 10.0
-    first_event: float = 60.0  # thinking models can be silent for a while
+    first_event: float = 20.0  # a silent upstream is found this fast; thinking models answer a first event within it
     idle: float = 60.0  # between SSE events; upstream keep-alives come every ~10 s
     deadline: float = 120.0  # to wait for an account and start retries (a try under way runs on)
     shutdown_grace: float = 10.0  # open streams may finish this long after a shutdown begins
+    max_answer: float = 600.0  # one try's whole answer: an answer that never ends is cut (504 / error event)
 
 
 @dataclass(frozen=True)

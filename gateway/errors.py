@@ -26,6 +26,7 @@
         ├── UpstreamInvalidInput      the upstream refused the client's input: 400
         ├── UpstreamTransport         connection refused or reset
         └── UpstreamTimeout           504: connect, first event or idle timeout
+            └── UpstreamAnswerTooLong  an answer past timeouts.max_answer: no retry, no penalty
 
 Upstream errors carry `retry_elsewhere` (may another account serve the call?) and
 `account_penalty` (what the pool does to the account that raised it).
@@ -215,5 +216,21 @@ class UpstreamTransport(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
+    """The gateway has tried every account it may; the client's own retry would only wait as long again."""
+
     status = 504
     code = "upstream_timeout"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("x-should-retry", "false")
+
+
+class UpstreamAnswerTooLong(UpstreamTimeout):
+    """An answer still coming after `timeouts.max_answer`: another try would run as long."""
+
+    account_penalty = None
+    retry_elsewhere = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"x-should-retry": "false"})

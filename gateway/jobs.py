@@ -115,7 +115,7 @@ class JobManager:
                                        chat_id=chat_id, reply=reply)
             return chat_id, task_id
 
-        lease = await self._pool.acquire(attempt)
+        lease = await self._pool.acquire(attempt, mode="t2v")
         lease.release()
         chat_id, task_id = lease.value
         job = new_job(request, model, lease.account_id, task_id, self._clock(), self._settings.job_ttl, chat_id)
@@ -224,7 +224,7 @@ class JobManager:
                 await self._save(self._failed(job, "account_unavailable", exc.message))
                 return
             except (UpstreamUnauthorized, UpstreamContract) as exc:  # waiting will not cure these
-                self._pool.report(job["account_id"], exc)  # an expired token stops serving new calls too
+                self._pool.report(job["account_id"], exc, "t2v")  # an expired token stops serving new calls too
                 await self._save(self._failed(job, "upstream_error", exc.message))
                 return
             except UpstreamError as exc:  # transient, transport, rate limit, WAF: try again, more slowly

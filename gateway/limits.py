@@ -92,10 +92,18 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
+    return json_loads(await read_json_bytes(request, max_bytes))
+
+
+async def read_json_bytes(request: Request, max_bytes: int) -> bytes:
+    """A JSON body's bytes, not yet decoded (see offload.py for big ones)."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"Expected a JSON body, got content type '{content_type}'.")
-    body = await read_body(request, max_bytes)
+    return await read_body(request, max_bytes)
+
+
+def json_loads(body: bytes) -> Any:
     if not body.strip():
         raise InvalidRequest("The request body is empty; a JSON object is expected.")
     try:

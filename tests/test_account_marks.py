@@ -55,3 +55,25 @@ async def test_a_record_of_an_unknown_shape_is_skipped(caplog):
     await AccountMarks(store, fresh, CREDENTIALS).start()
     assert {a["state"] for a in fresh.status()} == {"healthy"}
     assert "unknown shape" in caplog.text
+
+
+async def test_a_mode_rest_reaches_another_pool_and_rests_only_that_mode():
+    store = MemoryStore()
+    first = pool()
+    marks = AccountMarks(store, first, CREDENTIALS)
+    await marks.start()
+    first.report("a1", UpstreamRateLimited("video quota", hours=3), "t2v")
+    await marks.stop()
+    other = pool()
+    await AccountMarks(store, other, CREDENTIALS).start()
+    a1 = {a["id"]: a for a in other.status()}["a1"]
+    assert a1["modes"]["t2v"]["state"] == "cooling" and 10790 <= a1["modes"]["t2v"]["cooling_seconds"] <= 10800
+    assert a1["modes"]["t2t"]["state"] == "healthy"
+    lease = await other.acquire(lambda client: _ok(), mode="t2t")
+    assert lease.account_id in {"a1", "a2"}
+    lease.release()
+    assert (await other.acquire(lambda client: _ok(), mode="t2v")).account_id == "a2"
+
+
+async def _ok():
+    return "ok"

@@ -12,6 +12,7 @@ no account and goes to no other account (§10).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +34,7 @@ from ..errors import (
     UpstreamCaptcha,
     UpstreamChatNotFound,
     UpstreamEmptyStream,
+    UpstreamAnswerTooLong,
     UpstreamError,
     UpstreamOversizeBlocked,
 )
@@ -61,11 +63,23 @@ class OpenAnswer:
     translator: AnswerTranslator
     events: AsyncIterator[Event]
     first: list[Piece]
+    deadline: float | None = None  # loop time when the try is over (timeouts.max_answer)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         for piece in self.first:
             yield piece
-        async for event in self.events:
+        while True:
+            timer = asyncio.timeout_at(self.deadline)  # around each read only: never across a yield
+            try:
+                async with timer:
+                    event = await anext(self.events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise UpstreamAnswerTooLong("Qwen's answer was still coming after timeouts.max_answer; it was "
+                                            "cut (a retry would run as long)") from None
             for piece in self.translator.feed(event):
                 yield piece
 
@@ -102,8 +116,9 @@ class ChatCall:
     def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float,
                  images: list[tuple[ImageRef, Attachment]] | None = None, uploads: UploadCache | None = None,
                  *, conversation: ConversationSettings | None = None, chaining: Chaining | None = None,
-                 documents: Documents | None = None) -> None:
+                 documents: Documents | None = None, max_answer: float | None = None) -> None:
         self.chat = chat
+        self._max_answer = max_answer  # seconds a try's whole answer may take
         self.images = images or []
         self._uploads = uploads
         self.model_id = model.info.id
@@ -204,10 +219,12 @@ class ChatCall:
         )
         translator = translator or AnswerTranslator(self.chat.model, content)
         translator.chat_id = chat_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_answer if self._max_answer else None
         events, first = await start_answer(client, chat_id, payload, translator,
                                            first_event_timeout=self._first_event_timeout,
                                            conversation=self.conversation)
-        return OpenAnswer(client, translator, events, first)
+        return OpenAnswer(client, translator, events, first, deadline)
 
     async def complete(self, client: QwenClient) -> dict[str, Any]:
         """The whole answer inside the attempt: a non-stream call can fail over even mid-answer."""
@@ -278,7 +295,8 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
     call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads,
                     conversation=state.settings.conversation, chaining=chaining,
                     documents=Documents(documents, state.media.uploads.sts_keys, state.settings.media.parse_poll,
-                                        state.settings.media.parse_wait))
+                                        state.settings.media.parse_wait),
+                    max_answer=state.settings.timeouts.max_answer)
     return call, owner
 
 
@@ -306,7 +324,7 @@ async def _chaining(request: Request, chat: ChatRequest, model_id: str) -> Chain
     chaining = Chaining(conversations, request_owner(request.scope))
     link = await conversations.find(chaining.owner, model_id, "\n".join(chat.instructions()), chat.messages)
     if link is not None:  # its chat lives on one account: fold rather than wait for a resting one
-        healthy = {a["id"] for a in request.app.state.pool.status() if a["state"] == "healthy"}
+        healthy = {a["id"] for a in request.app.state.pool.status() if a["modes"]["t2t"]["state"] == "healthy"}
         chaining.link = link if link.account_id in healthy else None
     return chaining
 

@@ -28,6 +28,7 @@ from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cook
 from .events import AnswerSelector, Delta, Event, error_from_body, parse_event, raise_for_error
 from .privacy import Privacy
 from .sse import SSEDecoder
+from .transport import transport_error
 
 DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
 _BROWSER_HEADERS = {
@@ -181,7 +182,7 @@ class QwenClient:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"Qwen did not answer {path} in time") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamTransport(f"cannot reach Qwen: {type(exc).__name__}") from None
+            raise transport_error(exc, self.base_url, self.account_id) from None
 
     async def create_chat(self, model: str, chat_type: str) -> str:
         await self.privacy.ensure(self.post_json)  # an account's first use: memory and tools off (§3.9)
@@ -224,7 +225,7 @@ class QwenClient:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout("Qwen's file host did not answer in time") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamTransport(f"cannot reach Qwen's file host: {type(exc).__name__}") from None
+            raise transport_error(exc, url, self.account_id) from None
 
     async def stream_completion(self, chat_id: str, payload: Mapping[str, Any]) -> AsyncIterator[Event]:
         """POST a completion and yield its events until the end of the answer.
@@ -232,7 +233,9 @@ class QwenClient:
         Raises an UpstreamError for a failure before or during the stream. Closing
         the generator early closes the upstream connection.
         """
-        data = orjson.dumps(payload)
+        # A right-sized copy: orjson's output keeps its whole write buffer (~8 KiB) allocated,
+        # and this one lives as long as the stream (bench/stream_memory.py).
+        data = memoryview(orjson.dumps(payload)).tobytes()
         for retry in (False, True):
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
             started = False
@@ -258,7 +261,7 @@ class QwenClient:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout("Qwen went silent longer than the idle timeout") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamTransport(f"connection to Qwen failed: {type(exc).__name__}") from None
+            raise transport_error(exc, url, self.account_id) from None
 
 
 @dataclass(frozen=True, slots=True)

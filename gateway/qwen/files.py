@@ -22,8 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import orjson
 
-from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransient, UpstreamTransport
+from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransient
 from .client import QwenClient, decode_json
+from .transport import transport_error
 
 STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
 # "old": what every public client and the web UI send (§3.5); "new": a Sep 2026 note's set, uncorroborated.
@@ -247,7 +248,7 @@ async def _transfer(client: QwenClient, method: str, url: str, *, data: bytes, h
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise UpstreamTimeout("Qwen's file storage did not answer in time") from None
     except aiohttp.ClientError as exc:
-        raise UpstreamTransport(f"cannot reach Qwen's file storage: {type(exc).__name__}") from None
+        raise transport_error(exc, url, client.account_id) from None
 
 
 def _oss_error(status: int, body: bytes) -> UpstreamError:

@@ -15,9 +15,9 @@ from starlette.routing import Route
 from ..accounts import AccountPool, Lease
 from ..calls.chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
 from ..errors import GatewayError
-from ..limits import read_json
+from ..offload import read_chat_request
 from ..translate.answer import Shaped
-from ..translate.chat import ChatRequest, parse_chat_request
+from ..translate.chat import ChatRequest
 from ..translate.completion import DONE, AnswerTranslator, error_event
 from .common import CutOnShutdown, cancel_on_disconnect, json_response
 
@@ -25,7 +25,7 @@ log = logging.getLogger("gateway.chat")
 
 
 async def create_chat_completion(request: Request) -> Response:
-    chat = parse_chat_request(await read_json(request, request.app.state.settings.max_body_bytes))
+    chat = await read_chat_request(request, request.app.state.settings.max_body_bytes)
     return await answer_chat(request, chat)
 
 

@@ -133,7 +133,7 @@ async def _serve(request: Request, image_request: ImageRequest, chat_type: str, 
     accounts: list[str] = []
 
     async def one() -> list[GeneratedImage]:
-        lease = await pool.acquire(call.run)
+        lease = await pool.acquire(call.run, mode="t2i")
         lease.release()  # the whole answer is in hand: nothing else to hold the account for
         accounts.append(lease.account_id)
         request.state.account = ",".join(sorted(set(accounts)))

@@ -82,7 +82,7 @@ async def _image(request: Request, body: dict[str, Any], model_name: str, prompt
     if owner is None:
         chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
-    lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner))
+    lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner, mode="t2i"))
     lease.release()
     answer = lease.value
     state.chats.remember(answer.chat_id, lease.account_id)

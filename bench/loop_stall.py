@@ -1,0 +1,73 @@
+"""/health latency while the gateway decodes huge bodies: `python -m bench.loop_stall`.
+
+Four concurrent chat requests of about 30 MB, each one user message of a million text
+parts, go to a gateway (its own process, in front of the simulator); meanwhile `/health`
+is asked every 10 ms. The figure is the slowest `/health` answer and the median. The
+issue's bar: under 100 ms while those bodies are decoded, checked and folded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+
+import aiohttp
+import orjson
+
+from .processes import stack, wait_ready
+
+PARTS = 1_000_000
+REQUESTS = 4
+
+
+def huge_body(parts: int = PARTS) -> bytes:
+    content = [{"type": "text", "text": "a"}] * parts
+    return orjson.dumps({"model": "qwen3-max", "messages": [{"role": "user", "content": content}]})
+
+
+async def _poll_health(session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> list[float]:
+    latencies = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        async with session.get(url + "/health") as response:
+            await response.read()
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.01)
+    return latencies
+
+
+async def measure(url: str, body: bytes) -> tuple[list[float], list[int], float]:
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        async def post() -> int:
+            async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as response:
+                await response.read()
+                return response.status
+
+        stop = asyncio.Event()
+        poller = asyncio.create_task(_poll_health(session, url, stop))
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        statuses = await asyncio.gather(*(post() for _ in range(REQUESTS)))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        return await poller, list(statuses), elapsed
+
+
+async def main() -> int:
+    body = huge_body()
+    with stack() as servers:
+        await wait_ready(servers.simulator, "/__sim/requests")
+        await wait_ready(servers.gateway, "/health")
+        latencies, statuses, elapsed = await measure(servers.gateway.url, body)
+    print(f"{REQUESTS} concurrent requests of {len(body) / 1e6:.1f} MB ({PARTS:,} content parts each): "
+          f"statuses {statuses}, {elapsed:.1f} s in all")
+    print(f"/health during them: {len(latencies)} answers, median {statistics.median(latencies) * 1000:.1f} ms, "
+          f"slowest {max(latencies) * 1000:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

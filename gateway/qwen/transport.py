@@ -1,0 +1,48 @@
+"""Transport failures, said once and plainly: which host, what went wrong.
+
+"cannot reach Qwen: ClientConnectorDNSError" told an operator nothing; the error (and the
+one warning line logged for it) now names the host and the cause, e.g. "cannot reach
+chat.qwen.ai: DNS lookup failed (Name or service not known)". Only the host is named:
+never the URL's path or query, nor a proxy's address (it may carry a password).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ..errors import UpstreamTransport
+
+log = logging.getLogger("gateway.upstream")
+
+
+def transport_error(exc: BaseException, url: str, account_id: str = "") -> UpstreamTransport:
+    """The UpstreamTransport for `exc` met while calling `url`, logged in one line."""
+    host = urlsplit(url).hostname or "the upstream"
+    message = f"cannot reach {host}: {cause(exc)}"
+    log.warning("transport failure%s: %s", f" on account {account_id}" if account_id else "", message)
+    return UpstreamTransport(message)
+
+
+def cause(exc: BaseException) -> str:
+    """What went wrong, in words, with the OS's own reason where there is one."""
+    os_error = getattr(exc, "os_error", None)
+    reason = getattr(os_error, "strerror", None) or (type(os_error).__name__ if os_error else "")
+    detail = f" ({reason})" if reason else ""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"DNS lookup failed{detail}"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return f"the proxy refused or failed the connection{detail}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return f"TLS failed{detail}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed{detail}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer broke off mid-body"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection error{detail or f' ({exc.strerror})' if exc.strerror else ''}"
+    return type(exc).__name__
