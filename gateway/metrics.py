@@ -94,6 +94,15 @@ class _LiveState(Collector):
         for name, count in counts.items():
             accounts.add_metric((name,), count)
         yield accounts
+        # A quota rests one mode of an account (modes.py): chat can be healthy while video cools.
+        by_mode = GaugeMetricFamily("gateway_account_modes", "Accounts by mode and state", labels=("mode", "state"))
+        mode_counts: dict[tuple[str, str], int] = {}
+        for account in pool.status():
+            for mode, health in account["modes"].items():
+                mode_counts[mode, health["state"]] = mode_counts.get((mode, health["state"]), 0) + 1
+        for (mode, state), count in sorted(mode_counts.items()):
+            by_mode.add_metric((mode, state), count)
+        yield by_mode
         waiters = GaugeMetricFamily("gateway_pool_waiters", "Calls waiting for a free account slot")
         waiters.add_metric((), len(getattr(pool, "_waiters", ())))
         yield waiters

@@ -67,7 +67,9 @@ def _row(status: dict[str, Any], client: Any, now: float) -> dict[str, Any]:
     """One account's line: its state, when a rest ends, when its tokens lapse; never a token."""
     paused = status["reason"] == PAUSED
     exp = jwt_exp(client.auth.access_token)
-    return {**status, "state": "paused" if paused else status["state"], "paused": paused,
+    resting = {mode: _clock(now + health["cooling_seconds"]) for mode, health in status["modes"].items()
+               if health["state"] == "cooling" and not paused}
+    return {**status, "state": "paused" if paused else status["state"], "paused": paused, "resting_modes": resting,
             "cool_until": _clock(now + status["cooling_seconds"]) if status["cooling_seconds"] and not paused else "",
             "token_until": _clock(exp) if exp else "", "reason": "" if paused else status["reason"],
             "refresh_until": _clock(client.auth.refresh_expires) if client.auth.refresh_expires else ""}

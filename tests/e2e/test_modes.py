@@ -54,3 +54,18 @@ def test_spent_chat_quota_leaves_videos_serving(stack):
     assert video.status == "completed"
     alpha = stack.accounts()["acct-alpha"]
     assert alpha["modes"]["t2t"]["state"] == "cooling" and alpha["modes"]["t2v"]["state"] == "healthy"
+
+
+def test_metrics_count_accounts_by_mode_and_state(stack):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    stack.fault(ALPHA, {"kind": "ratelimited", "num": 6})
+    client_for(stack).chat.completions.create(model="qwen3-max", messages=HELLO)  # alpha rests t2t, bravo answers
+    found = {(s.name, frozenset(s.labels.items())): s.value
+             for family in text_string_to_metric_families(stack.http.get("/metrics").text) for s in family.samples}
+
+    def accounts(mode, state):
+        return found.get(("gateway_account_modes", frozenset({"mode": mode, "state": state}.items())), 0.0)
+
+    assert (accounts("t2t", "cooling"), accounts("t2t", "healthy")) == (1, 1)
+    assert accounts("t2v", "healthy") == accounts("t2i", "healthy") == 2

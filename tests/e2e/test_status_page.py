@@ -1,6 +1,7 @@
 """The status page in a real headless Chromium (Debian's, driven by Playwright): sign in with the
 admin key, see the accounts and a chart, pause and resume one, add one; never a token on screen."""
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -71,6 +72,13 @@ def test_the_status_page_in_chromium(tmp_path, monkeypatch):
             page.locator("tr[data-account=acct-alpha] button").click()
             assert "acct-alpha\thealthy" in page.inner_text("#accounts")
 
+            stack.fault(TOKENS[1], {"kind": "ratelimited", "num": 6})  # bravo meets its chat quota
+            client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "Hi"}])
+            client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "Hi"}])
+            page.reload()
+            assert "t2t until" in page.inner_text("tr[data-account=acct-bravo] td.modes")
+            assert page.inner_text("tr[data-account=acct-alpha] td.modes") == "—"
+
             page.fill("#add-account input[name=id]", "pasted")
             page.fill("#add-account input[name=refresh_token]", NEW_REFRESH)
             page.fill("#add-account input[name=cookies]", f"cna={COOKIE_VALUE}")
@@ -80,6 +88,8 @@ def test_the_status_page_in_chromium(tmp_path, monkeypatch):
 
             shot = page.screenshot()
             (tmp_path / "status.png").write_bytes(shot)
+            if os.environ.get("STATUS_SCREENSHOT"):  # to look at the page as a person would
+                Path(os.environ["STATUS_SCREENSHOT"]).write_bytes(shot)
             width, height, distinct = png_facts(shot)
             assert (width, height) == (WIDTH, HEIGHT) and distinct > 10  # a rendered page, not a blank one
             html = page.content()
