@@ -73,7 +73,9 @@ async def load_documents(request: Request, messages: list[dict[str, Any]]) -> li
         else:
             name = str(file.get("filename") or "")
             if not name:
-                raise InvalidRequest(f"{where}.file.filename is required with file_data.", param=f"{where}.file.filename")
+                raise InvalidRequest(
+                    f"{where}.file.filename is required with file_data.", param=f"{where}.file.filename"
+                )
             _type_of(name, where)  # before decoding: refuse what cannot be used at once
             data = _decode(str(file.get("file_data") or ""), where)
         content_type = _type_of(name, where)

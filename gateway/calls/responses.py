@@ -179,4 +179,4 @@ async def _keep(request: Request, planned: Planned, content: str | None, tool_ca
         answer["tool_calls"] = tool_calls
     assert planned.render.response is not None
     await response_store(request).put(request_owner(request.scope), planned.render.response, planned.request.items,
-                                      planned.conversation + [answer], chat_id, parent_id)
+                                      [*planned.conversation, answer], chat_id, parent_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio
 from sse_starlette import EventSourceResponse
@@ -29,7 +30,8 @@ async def create_chat_completion(request: Request) -> Response:
     return await answer_chat(request, chat)
 
 
-async def answer_chat(request: Request, chat: ChatRequest, extra: Callable[[dict], dict] | None = None) -> Response:
+async def answer_chat(request: Request, chat: ChatRequest,
+                      extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Response:
     """Serve a parsed chat request: /v1 and the legacy /api/chat share this path.
 
     `extra` adds fields to a whole (non-stream) answer, e.g. the legacy API's chatId.

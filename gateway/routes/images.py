@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 
 import orjson
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route

@@ -22,8 +22,8 @@ from ..accounts import AccountPool
 from ..errors import GatewayError, InvalidRequest, UpstreamNoTaskId
 from ..jobs import JobManager
 from ..limits import read_json
-from ..schemas import LegacyChatBody, check
 from ..middleware import request_owner
+from ..schemas import LegacyChatBody, check
 from ..translate.chat import parse_chat_request, text_of
 from ..translate.images import ImageRequest
 from ..translate.sizes import to_ratio

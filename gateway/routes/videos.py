@@ -20,6 +20,7 @@ from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
 from .common import json_response
 
+
 async def create_video(request: Request) -> Response:
     state = request.app.state
     video = parse_video_request(await _fields(request, state.settings.max_body_bytes))
