@@ -21,6 +21,7 @@ from . import metrics, readiness, status_page
 from .account_marks import AccountMarks
 from .accounts import AccountPool
 from .attachments import MediaState
+from .calls.lifetime import ClientDisconnected
 from .catalog import ModelCatalog
 from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
@@ -34,7 +35,7 @@ from .qwen.auth import credential_key
 from .qwen.client import QwenClient
 from .readiness import UpstreamProbe
 from .routes import admin, chat, file_list, files, images, legacy, models, responses, videos
-from .routes.common import ClientDisconnected, json_response
+from .routes.common import json_response
 from .slots import SharedSlots
 from .startup import log_report
 from .store import Store, open_store

@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .calls.lifetime import cancel_on_disconnect
 from .errors import InvalidRequest, PayloadTooLarge
 from .file_records import find_upload, upload_bytes
 from .middleware import request_owner
-from .routes.common import cancel_on_disconnect
 
 DOCUMENT_TYPES = {
     "txt": "text/plain", "md": "text/markdown", "markdown": "text/markdown", "pdf": "application/pdf",

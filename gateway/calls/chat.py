@@ -43,12 +43,12 @@ from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.events import Event
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
-from ..routes.common import cancel_on_disconnect
 from ..translate.answer import AnswerShaper, Shaped
 from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
 from ..translate.completion import AnswerTranslator, Piece
 from ..translate.context import plan_context
 from .answers import start_answer
+from .lifetime import cancel_on_disconnect
 
 log = logging.getLogger("gateway.chat")
 T = TypeVar("T")

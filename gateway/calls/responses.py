@@ -20,13 +20,13 @@ from ..accounts import AccountPool, Lease
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..file_records import find_upload
 from ..middleware import request_owner
-from ..routes.common import CutOnShutdown, cancel_on_disconnect
 from ..store import Record, Store
 from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
+from .lifetime import CutOnShutdown, cancel_on_disconnect
 
 log = logging.getLogger("gateway.responses")
 NAMESPACE = "responses"
