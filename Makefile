@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench doctor clean
+.PHONY: install run check test bench doctor clean
 
 install: $(STAMP)
 
@@ -12,11 +12,16 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test]'
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[test,check]'
 	touch $(STAMP)
 
 run: install
 	$(BIN)/python -m gateway --config config.yaml
+
+# Lint (ruff) and strict typing (mypy --strict) over gateway/ and bench/; settings in pyproject.toml.
+check: install
+	$(BIN)/ruff check gateway bench
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/python -m pytest

@@ -114,7 +114,9 @@ def stack(keep_logs: Path | None = None, gateway_config: str = "") -> Iterator[S
         logs = keep_logs or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="qwen-bench-")))
         logs.mkdir(parents=True, exist_ok=True)
         config = logs / "gateway.yaml"
-        config.write_text(gateway_config or "# empty on purpose: the benchmark configures the gateway through the environment\n")
+        config.write_text(
+            gateway_config or "# empty on purpose: the benchmark configures the gateway through the environment\n"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
         sim_port, gateway_port = free_port(), free_port()
         simulator = _spawn("simulator", ["-m", "gateway.simulator", "--host", HOST, "--port", str(sim_port),

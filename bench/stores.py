@@ -37,7 +37,8 @@ def store_gateways(sim_url: str, logs: Path, env: dict[str, str]) -> Iterator[di
             port = free_port()
             redis = subprocess.Popen([binary, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no",
                                       "--dir", str(logs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            exits.callback(lambda: (redis.terminate(), redis.wait(10)))
+            exits.callback(redis.wait, 10)
+            exits.callback(redis.terminate)  # callbacks run last-in first-out
             urls["redis"] = f"redis://{HOST}:{port}/0"
         servers: dict[str, Server] = {}
         for name, url in urls.items():
@@ -45,7 +46,9 @@ def store_gateways(sim_url: str, logs: Path, env: dict[str, str]) -> Iterator[di
             gateway_env = {**env, "QWEN_BASE_URL": sim_url, "QWEN_TOKENS": ",".join(TOKENS), "GATEWAY_HOST": HOST,
                            "GATEWAY_PORT": str(port), "GATEWAY_API_KEYS": "", "GATEWAY_STATE_URL": url}
             config = logs / "gateway.yaml"
-            servers[name] = _spawn(f"gateway-{name}", ["-m", "gateway", "--config", str(config)], gateway_env, port, logs)
+            servers[name] = _spawn(
+                f"gateway-{name}", ["-m", "gateway", "--config", str(config)], gateway_env, port, logs
+            )
             exits.callback(servers[name].stop)
         yield servers
 
@@ -83,7 +86,7 @@ async def compare(servers: dict[str, Server], requests: int, time_cap: float) ->
 def store_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     """Each store's p50 and gateway CPU per request, and what it adds over memory://."""
     base = {r.scenario.split(" on ")[0]: r for r in results if r.scenario.endswith(f" on {BASE}")}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for result in results:
         reference = base.get(result.scenario.split(" on ")[0])
         p50, cpu = result.latency_ms(50), result.cpu_ms_per_request("gateway")

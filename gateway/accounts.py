@@ -281,7 +281,9 @@ class AccountPool:
         if isinstance(error, UpstreamTransport):
             account.unreachable = error.message
         if penalty == "cooling":
-            hours = error.hours if isinstance(error, UpstreamRateLimited) and error.hours else self._cooldowns.rate_limit_hours
+            hours = error.hours if isinstance(
+                error, UpstreamRateLimited
+            ) and error.hours else self._cooldowns.rate_limit_hours
             if mode is None:
                 self._cool(account, now + hours * 3600, "rate limited", error)
             else:  # Qwen counts each mode's quota apart: the others serve on
@@ -297,7 +299,9 @@ class AccountPool:
             account.invalid, account.invalid_reason = True, error.message
             self._marked(account)
         elif penalty == "resting":  # the auth host is out of reach: try again after its backoff
-            self._cool(account, now + getattr(error, "seconds", 60.0), "auth host unreachable: token refresh pending", error)
+            self._cool(
+                account, now + getattr(error, "seconds", 60.0), "auth host unreachable: token refresh pending", error
+            )
         elif penalty == "failure":
             account.failures += 1
             over = account.failures - self._cooldowns.failure_threshold
@@ -307,7 +311,9 @@ class AccountPool:
     def _cool(self, account: Account, until: float, reason: str, error: UpstreamError) -> None:
         account.cool_until = max(account.cool_until, until)
         account.cool_reason = reason
-        log.warning("account %s cooling down for %.0f s (%s): %s", account.id, until - self._clock(), reason, error.message)
+        log.warning(
+            "account %s cooling down for %.0f s (%s): %s", account.id, until - self._clock(), reason, error.message
+        )
         self._marked(account)
 
     def _marked(self, account: Account) -> None:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,24 +17,25 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import metrics, readiness, status_page
 from .account_marks import AccountMarks
 from .accounts import AccountPool
 from .attachments import MediaState
+from .calls.lifetime import ClientDisconnected
 from .catalog import ModelCatalog
 from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
 from .conversations import ConversationMap
-from .errors import GatewayError, InvalidRequest, NotFound
+from .errors import GatewayError, InvalidRequest, NoAccountAvailable, NotFound
 from .jobs import JobManager
 from .limits import BodyBudget
 from .metrics import Metrics
 from .middleware import ApiKeyAuth, RequestLog
 from .qwen.auth import credential_key
 from .qwen.client import QwenClient
-from . import metrics, readiness, status_page
 from .readiness import UpstreamProbe
 from .routes import admin, chat, file_list, files, images, legacy, models, responses, videos
-from .routes.common import ClientDisconnected, json_response
+from .routes.common import json_response
 from .slots import SharedSlots
 from .startup import log_report
 from .store import Store, open_store
@@ -77,7 +78,14 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             pool.slots = SharedSlots(state_store)
             pool.slots.start()
         app.state.simulated = simulator is not None
-        app.state.catalog = ModelCatalog(lambda: pool.client().get_json("/api/models"), effective.models_ttl)
+
+        async def fetch_models() -> Any:
+            client = pool.client()
+            if client is None:
+                raise NoAccountAvailable("no Qwen account is configured")
+            return await client.get_json("/api/models")
+
+        app.state.catalog = ModelCatalog(fetch_models, effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
         app.state.conversations = ConversationMap(state_store, effective.conversation)  # chaining (§6)
         app.state.jobs = JobManager(state_store, pool, effective.video)
@@ -107,7 +115,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await simulator.stop()
 
     routes = [*admin.ROUTES, *models.ROUTES, *chat.ROUTES, *videos.ROUTES, *images.ROUTES, *files.ROUTES,
-              *file_list.ROUTES, *legacy.ROUTES, *responses.ROUTES, *readiness.ROUTES, *metrics.ROUTES, *status_page.ROUTES]
+              *file_list.ROUTES, *legacy.ROUTES, *responses.ROUTES, *readiness.ROUTES, *metrics.ROUTES,
+              *status_page.ROUTES]
     middleware = [Middleware(RequestLog), Middleware(ApiKeyAuth, keys=settings.api_keys),
                   Middleware(BodyBudget, max_bytes=settings.limits.body_budget_bytes)]
     handlers = {GatewayError: _gateway_error, ClientDisconnected: _client_gone, HTTPException: _http_error,

@@ -91,10 +91,10 @@ def resolve(models: list[ModelInfo], requested: str) -> ResolvedModel:
     for model in models:
         by_key.setdefault(model.id.lower(), model)
         by_key.setdefault(model.name.lower(), model)
-    model = by_key.get(name) or by_key.get(ALIASES.get(name, ""))
-    if model is None or (thinking and not model.thinking) or (search and "search" not in model.chat_types):
+    found = by_key.get(name) or by_key.get(ALIASES.get(name, ""))
+    if found is None or (thinking and not found.thinking) or (search and "search" not in found.chat_types):
         raise ModelNotFound(requested)
-    return ResolvedModel(model, thinking, search)
+    return ResolvedModel(found, thinking, search)
 
 
 def openai_models(models: list[ModelInfo], created: int) -> list[dict[str, Any]]:
@@ -120,7 +120,9 @@ def capabilities(model: ModelInfo) -> dict[str, bool]:
 class ModelCatalog:
     """Caches the upstream list; one refresh at a time; a stale list beats no list."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[Any]], ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, fetch: Callable[[], Awaitable[Any]], ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._fetch = fetch
         self._ttl = ttl
         self._clock = clock

@@ -203,7 +203,7 @@ def _conversation(raw: Any) -> ConversationSettings:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"conversation.{name}: must be a whole number of characters >= 1")
     delay = conversation.busy_delay
-    if len(delay) != 2 or not all(isinstance(d, int | float) and 0 <= d for d in delay) or delay[0] > delay[1]:
+    if len(delay) != 2 or not all(isinstance(d, int | float) and d >= 0 for d in delay) or delay[0] > delay[1]:
         raise ConfigError("conversation.busy_delay: must be [low, high] seconds, 0 <= low <= high")
     return conversation
 
@@ -262,7 +262,9 @@ def _apply_environ(settings: Settings, environ: Mapping[str, str]) -> Settings:
     if environ.get("QWEN_TOKENS") or environ.get("QWEN_REFRESH_TOKENS"):
         # Both may be set: the accounts add up, access-token ones first.
         tokens = [AccountSettings(id="", token=t) for t in _split(environ.get("QWEN_TOKENS", ""))]
-        tokens += [AccountSettings(id="", token="", refresh_token=t) for t in _split(environ.get("QWEN_REFRESH_TOKENS", ""))]
+        tokens += [AccountSettings(
+            id="", token="", refresh_token=t) for t in _split(environ.get("QWEN_REFRESH_TOKENS", "")
+        )]
         changes["accounts"] = tuple(replace(a, id=f"env-{i}") for i, a in enumerate(tokens, 1))
     if environ.get("QWEN_AUTH_URL"):
         changes["upstream"] = replace(changes.get("upstream", settings.upstream), auth_url=environ["QWEN_AUTH_URL"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 
 
-def read_config(path: str | Path | None, required: bool) -> dict[str, Any]:
+def read_config(path: str | os.PathLike[str] | None, required: bool) -> dict[str, Any]:
     """The file's mapping with `config.local.yaml` (same folder) over it; `required`: a missing file is an error."""
     if path is None:
         return {}

@@ -52,7 +52,7 @@ async def check_account(account: AccountSettings, settings: Settings, trace: Tra
     async def models() -> str:
         body = await client.get_json("/api/models")
         ids = [m.get("id") for m in (body.get("data") or []) if isinstance(m, dict)]
-        found["model"] = "qwen3-max" if "qwen3-max" in ids else (ids[0] if ids else "qwen3-max")
+        found["model"] = "qwen3-max" if "qwen3-max" in ids else str(ids[0] if ids else "qwen3-max")
         return f"{len(ids)} models"
 
     async def probe() -> str:
@@ -108,7 +108,9 @@ async def check_account(account: AccountSettings, settings: Settings, trace: Tra
                 ok = False
                 penalty = error.account_penalty or "failure"
                 signed_out = penalty == "invalid"
-                out.append(f"  FAIL {name}: {error.message}\n       what to do: {ADVICE.get(penalty, ADVICE['failure'])}")
+                out.append(
+                    f"  FAIL {name}: {error.message}\n       what to do: {ADVICE.get(penalty, ADVICE['failure'])}"
+                )
             except Exception as exc:  # a doctor reports, it does not crash
                 ok = False
                 out.append(f"  FAIL {name}: {type(exc).__name__}\n       what to do: {ADVICE['failure']}")

@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .calls.lifetime import cancel_on_disconnect
 from .errors import InvalidRequest, PayloadTooLarge
 from .file_records import find_upload, upload_bytes
 from .middleware import request_owner
-from .routes.common import cancel_on_disconnect
 
 DOCUMENT_TYPES = {
     "txt": "text/plain", "md": "text/markdown", "markdown": "text/markdown", "pdf": "application/pdf",
@@ -73,7 +73,9 @@ async def load_documents(request: Request, messages: list[dict[str, Any]]) -> li
         else:
             name = str(file.get("filename") or "")
             if not name:
-                raise InvalidRequest(f"{where}.file.filename is required with file_data.", param=f"{where}.file.filename")
+                raise InvalidRequest(
+                    f"{where}.file.filename is required with file_data.", param=f"{where}.file.filename"
+                )
             _type_of(name, where)  # before decoding: refuse what cannot be used at once
             data = _decode(str(file.get("file_data") or ""), where)
         content_type = _type_of(name, where)

@@ -156,7 +156,7 @@ class UpstreamAuthUnavailable(UpstreamError):
 
 class UpstreamBlocked(UpstreamError):
     code = "upstream_blocked"
-    account_penalty = "blocked"
+    account_penalty: str | None = "blocked"
 
 
 class UpstreamCaptcha(UpstreamBlocked):

@@ -8,7 +8,7 @@ buffered, not after.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from starlette.datastructures import UploadFile
@@ -42,7 +42,7 @@ class Form:
 
 
 class _InMemoryParser(MultiPartParser):
-    def __init__(self, request: Request, stream: AsyncIterator[bytes], max_bytes: int, max_files: int) -> None:
+    def __init__(self, request: Request, stream: AsyncGenerator[bytes, None], max_bytes: int, max_files: int) -> None:
         super().__init__(request.headers, stream, max_files=max_files, max_fields=100, max_part_size=MAX_FIELD_BYTES)
         self.spool_max_size = max_bytes + 1  # never rolls over to disk
 

@@ -24,11 +24,18 @@ from typing import Any
 
 from .accounts import AccountPool
 from .config import VideoSettings
-from .errors import NoAccountAvailable, NotFound, UpstreamContract, UpstreamError, UpstreamNoTaskId, UpstreamUnauthorized
+from .errors import (
+    NoAccountAvailable,
+    NotFound,
+    UpstreamContract,
+    UpstreamError,
+    UpstreamNoTaskId,
+    UpstreamUnauthorized,
+)
 from .qwen.client import Download, QwenClient
+from .qwen.detail import find_task_id, task_id_from_detail
 from .store import Record, Store, StoreUnavailable
 from .translate.chat import completion_payload
-from .qwen.detail import find_task_id, task_id_from_detail
 from .translate.videos import FINISHED, VideoRequest, after_status, failed, new_job, task_id_of, video_object
 
 log = logging.getLogger("gateway.jobs")
@@ -82,9 +89,9 @@ class JobManager:
 
     async def _sweep(self) -> None:
         for job in await self._store.list(NAMESPACE):
-            if job["status"] not in FINISHED and job["id"] not in self._pollers:
-                if await self._store.claim(LEASES, job["id"], self._replica, self._lease_ttl):
-                    self._watch(job["id"])
+            if (job["status"] not in FINISHED and job["id"] not in self._pollers
+                    and await self._store.claim(LEASES, job["id"], self._replica, self._lease_ttl)):
+                self._watch(job["id"])
 
     async def _sweep_forever(self) -> None:
         while True:

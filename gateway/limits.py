@@ -7,7 +7,7 @@ bodies arriving together cannot take the process past its memory.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -73,7 +73,7 @@ async def _refuse(send: Send, error: Overloaded) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def capped_stream(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+async def capped_stream(request: Request, max_bytes: int) -> AsyncGenerator[bytes, None]:
     """The body as it streams in; 413 as soon as it passes `max_bytes` (declared or counted)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:

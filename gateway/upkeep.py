@@ -60,7 +60,8 @@ class Upkeep:
         except Exception as exc:  # a start-up check must never take the gateway down
             failure = f"the check failed: {type(exc).__name__}"
         status = next(s for s in self._pool.status() if s["id"] == account_id)
-        state, detail = status["state"], status["reason"] or failure
+        state: str = status["state"]
+        detail = status["reason"] or failure
         auth = client.auth
         parts = [f"account {account_id}: {state}" + (f" ({detail})" if detail else "")]
         exp = jwt_exp(auth.access_token)

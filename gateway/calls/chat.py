@@ -30,11 +30,11 @@ from ..documents import DocumentFile, document_parts, load_documents
 from ..errors import (
     InvalidRequest,
     NoAccountAvailable,
+    UpstreamAnswerTooLong,
     UpstreamBlocked,
     UpstreamCaptcha,
     UpstreamChatNotFound,
     UpstreamEmptyStream,
-    UpstreamAnswerTooLong,
     UpstreamError,
     UpstreamOversizeBlocked,
 )
@@ -43,12 +43,12 @@ from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.events import Event
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
-from ..routes.common import cancel_on_disconnect
 from ..translate.answer import AnswerShaper, Shaped
 from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
 from ..translate.completion import AnswerTranslator, Piece
 from ..translate.context import plan_context
 from .answers import start_answer
+from .lifetime import cancel_on_disconnect
 
 log = logging.getLogger("gateway.chat")
 T = TypeVar("T")
@@ -142,6 +142,7 @@ class ChatCall:
         if correction is None and (chat.chat_id is not None or link is not None):
             chat_id, parent_id, start = (chat.chat_id, chat.parent_id, len(chat.messages) - 1) if link is None \
                 else (link.chat_id, link.parent_id, link.consumed)
+            assert chat_id is not None  # the request's own chat id, or the link's
             try:
                 return await self._send(client, chat_id, parent_id, self.instructions, start, translator)
             except UpstreamChatNotFound as exc:
@@ -292,7 +293,8 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
     chaining = await _chaining(request, chat, model.info.id)
     if chaining is not None and chaining.link is not None:
         owner = chaining.link.account_id
-    call = ChatCall(chat, model, state.settings.timeouts.first_event, list(zip(refs, images)), state.media.uploads,
+    uploads = list(zip(refs, images, strict=False))
+    call = ChatCall(chat, model, state.settings.timeouts.first_event, uploads, state.media.uploads,
                     conversation=state.settings.conversation, chaining=chaining,
                     documents=Documents(documents, state.media.uploads.sts_keys, state.settings.media.parse_poll,
                                         state.settings.media.parse_wait),

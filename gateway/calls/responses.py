@@ -20,13 +20,13 @@ from ..accounts import AccountPool, Lease
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..file_records import find_upload
 from ..middleware import request_owner
-from ..routes.common import CutOnShutdown, cancel_on_disconnect
 from ..store import Record, Store
 from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
+from .lifetime import CutOnShutdown, cancel_on_disconnect
 
 log = logging.getLogger("gateway.responses")
 NAMESPACE = "responses"
@@ -179,4 +179,4 @@ async def _keep(request: Request, planned: Planned, content: str | None, tool_ca
         answer["tool_calls"] = tool_calls
     assert planned.render.response is not None
     await response_store(request).put(request_owner(request.scope), planned.render.response, planned.request.items,
-                                      planned.conversation + [answer], chat_id, parent_id)
+                                      [*planned.conversation, answer], chat_id, parent_id)

@@ -116,7 +116,9 @@ class Credentials:
             if not self.access_token:
                 raise UpstreamUnauthorized("the account has neither an access token nor a refresh token")
             if exp is not None and exp <= now:
-                raise UpstreamUnauthorized("the access token has expired and no refresh token is configured: sign in again")
+                raise UpstreamUnauthorized(
+                    "the access token has expired and no refresh token is configured: sign in again"
+                )
             return self.access_token
         if self.access_token and (exp is None or exp - now > self._upstream.refresh_margin):
             return self.access_token

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +20,14 @@ import aiohttp
 import orjson
 
 from ..config import AccountSettings, Timeouts, UpstreamSettings
-from ..errors import (UpstreamBlocked, UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransport,
-                      UpstreamUnauthorized)
+from ..errors import (
+    UpstreamBlocked,
+    UpstreamContract,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamTransport,
+    UpstreamUnauthorized,
+)
 from ..store import Store
 from . import cookies
 from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
@@ -250,10 +256,14 @@ class QwenClient:
                 if started or retry or not await self.auth.recover(self.refresh_call, token):
                     raise
 
-    async def _stream_once(self, chat_id: str, data: bytes, headers: dict[str, str], token: str) -> AsyncIterator[Event]:
+    async def _stream_once(
+        self, chat_id: str, data: bytes, headers: dict[str, str], token: str
+    ) -> AsyncGenerator[Event, None]:
         url = f"{self.base_url}/api/v2/chat/completions?chat_id={chat_id}"
         try:
-            async with self.session.post(url, data=data, headers=headers, cookies=self._token_cookie(token)) as response:
+            async with self.session.post(
+                url, data=data, headers=headers, cookies=self._token_cookie(token)
+            ) as response:
                 async for event in _events(response):
                     yield event
         except UpstreamError:
@@ -324,7 +334,7 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
     decoder = SSEDecoder()
     selector = AnswerSelector()  # one answer of a two-answer stream (§4)
-    pending = decoder.feed(first)
+    pending: list[bytes] | None = decoder.feed(first)
     while pending is not None:
         for data in pending:
             event = _parse(data)
@@ -334,8 +344,8 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
             if isinstance(event, Delta) and event.is_end:
                 await _drain(response)
                 return
-        chunk = await anext(chunks, None)
-        pending = decoder.feed(chunk) if chunk is not None else None
+        chunk = await anext(chunks, b"")
+        pending = decoder.feed(chunk) if chunk else None
     for data in decoder.flush():
         event = _parse(data)
         if selector.keep(event):
@@ -388,7 +398,9 @@ def _looks_like_waf(raw: bytes) -> bool:
 def decode_json(raw: bytes, status: int) -> Any:
     head = raw.lstrip()[:1]
     if head == b"<" and (status < 500 or _looks_like_waf(raw)):
-        raise UpstreamBlocked(f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers")
+        raise UpstreamBlocked(
+            f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers"
+        )
     obj = _loads(raw)  # None for an empty or non-JSON body: judged by its status below
     raise_for_error(obj, status)
     return obj

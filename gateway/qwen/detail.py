@@ -60,9 +60,11 @@ def answer_of(detail: Any, response_id: str | None) -> dict[str, Any] | None:
 
 
 def image_urls(message: dict[str, Any]) -> list[str]:
-    extra = message.get("extra") if isinstance(message.get("extra"), dict) else {}
+    extra = message.get("extra")
+    extra = extra if isinstance(extra, dict) else {}
     listed = [i.get("image") for i in extra.get("image_list") or () if isinstance(i, dict)]
-    content = message.get("content") if isinstance(message.get("content"), str) else ""
+    content = message.get("content")
+    content = content if isinstance(content, str) else ""
     lines = [line.strip() for line in content.splitlines()]
     return [u for u in [*listed, *lines] if isinstance(u, str) and u.startswith(("https://", "http://"))]
 

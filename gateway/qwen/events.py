@@ -100,10 +100,13 @@ def error_from_body(obj: Any, actual_status: int = 200) -> UpstreamError | None:
         return _from_status(actual_status, "unexpected upstream body")
     ret = obj.get("ret")
     if isinstance(ret, list) and any("RGV587" in str(r) or "FAIL_SYS" in str(r) for r in ret):
-        return UpstreamCaptcha("Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers")
+        return UpstreamCaptcha(
+            "Qwen refused the account with a captcha (RGV587); it needs fresh cookies or bx-* headers"
+        )
     if "error" in obj and "choices" not in obj:
         return _in_stream_error(obj["error"])
-    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+    data = obj.get("data")
+    data = data if isinstance(data, dict) else {}
     code = data.get("code") or obj.get("code")
     if code or obj.get("success") is False:
         details = str(data.get("details") or obj.get("details") or obj.get("detail") or data.get("detail") or "")
@@ -162,7 +165,7 @@ class AnswerSelector:
     first id seen is kept.
     """
 
-    __slots__ = ("kept", "_others")
+    __slots__ = ("_others", "kept")
 
     def __init__(self) -> None:
         self.kept: str | None = None

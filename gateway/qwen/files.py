@@ -240,7 +240,9 @@ async def _sts(client: QwenClient, body: dict[str, Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-async def _transfer(client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+async def _transfer(
+    client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
     try:
         async with asyncio.timeout(TRANSFER_TIMEOUT):
             async with client.session.request(method, url, data=data, headers=headers) as response:

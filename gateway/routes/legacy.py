@@ -18,21 +18,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..accounts import AccountPool
+from ..calls.images import image_in_chat
+from ..calls.uploads import read_upload, store_upload
+from ..calls.videos import start_video, video_model, wait_video
 from ..errors import GatewayError, InvalidRequest, UpstreamNoTaskId
 from ..jobs import JobManager
 from ..limits import read_json
-from ..schemas import LegacyChatBody, check
 from ..middleware import request_owner
+from ..offload import read_chat_request
+from ..schemas import LegacyChatBody, check
 from ..translate.chat import parse_chat_request, text_of
 from ..translate.images import ImageRequest
 from ..translate.sizes import to_ratio
 from ..translate.videos import DEFAULT_SECONDS, VideoRequest
-from .chat import answer_chat, create_chat_completion
-from .common import cancel_on_disconnect, json_response
-from .files import read_upload, store_upload
-from .images import ImageCall, image_model
-from .videos import video_model
+from .common import json_response
+from .render import answer_chat
 
 DEFAULT_MODEL = "qwen-max-latest"
 # Job states as the guide's loops read them: they stop on "completed" (or "failed").
@@ -71,22 +71,9 @@ async def legacy_chat(request: Request) -> Response:
 
 async def _image(request: Request, body: dict[str, Any], model_name: str, prompt: str) -> Response:
     """t2i: one upstream image answer, shaped as the guide's chat.completion with the image URL."""
-    state = request.app.state
     ratio = to_ratio(body.get("size"), param="size")
     image_request = ImageRequest(prompt, model_name, 1, ratio, "url")
-    model = await image_model(request, image_request, "t2i")
-    request.state.model = model.id
-    pool: AccountPool = state.pool
-    chat_id, parent_id = body.get("chatId") or None, body.get("parentId") or None
-    owner = await state.chats.owner(chat_id) if chat_id else None
-    if owner is None:
-        chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
-    call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
-    lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner, mode="t2i"))
-    lease.release()
-    answer = lease.value
-    state.chats.remember(answer.chat_id, lease.account_id)
-    request.state.account = lease.account_id
+    answer = await image_in_chat(request, image_request, body.get("chatId") or None, body.get("parentId") or None)
     first = answer.images[0]
     usage = {"input_tokens": 0, "output_tokens": 0, "characters": 0, "width": first.width,
              "image_count": len(answer.images), "height": first.height}
@@ -96,22 +83,18 @@ async def _image(request: Request, body: dict[str, Any], model_name: str, prompt
 
 async def _video(request: Request, body: dict[str, Any], model_name: str, prompt: str) -> Response:
     """t2v: a video job as /v1/videos makes it; waited for unless `waitForCompletion` is false."""
-    state = request.app.state
-    jobs: JobManager = state.jobs
-    model_id = await video_model(state.catalog, model_name)
+    model_id = await video_model(request.app.state.catalog, model_name)
     request.state.model = model_id
     ratio = to_ratio(body.get("size"), default="16:9", param="size")
     try:
-        job = await jobs.create(VideoRequest(prompt, model_id, ratio, ratio, DEFAULT_SECONDS), model_id,
-                                request_owner(request.scope))
+        job = await start_video(request, VideoRequest(prompt, model_id, ratio, ratio, DEFAULT_SECONDS), model_id)
     except UpstreamNoTaskId as exc:
         return json_response({"error": "Task ID not found in response", "chatId": exc.chat_id,
                               "rawResponse": exc.reply}, 502)
-    request.state.account = job["account_id"]
     ids = {"chatId": job["chat_id"], "task_id": job["task_id"]}
     if body.get("waitForCompletion") is False:
         return json_response({"status": "processing", "model": model_name, "created": job["created_at"], **ids})
-    job = await cancel_on_disconnect(request, jobs.wait(job["id"], job["owner"]))
+    job = await wait_video(request, job)
     if job["status"] == "failed":
         if job["error"]["code"] == "timeout":
             return json_response({"error": "Task polling timeout exceeded", "status": "timeout", **ids}, 504)
@@ -173,6 +156,12 @@ def _with_legacy_ids(completion: dict[str, Any]) -> dict[str, Any]:
             "parentId": completion["parent_id"]}
 
 
+async def legacy_chat_completions(request: Request) -> Response:
+    """The guide's OpenAI-style endpoint: /v1/chat/completions' service and answers."""
+    chat = await read_chat_request(request, request.app.state.settings.max_body_bytes)
+    return await answer_chat(request, chat)
+
+
 async def legacy_models(request: Request) -> Response:
     catalog = request.app.state.catalog
     models = await catalog.models()
@@ -188,6 +177,6 @@ ROUTES = [
     Route("/api/chat", legacy_chat, methods=["POST"]),
     Route("/api/tasks/status/{task_id}", legacy_task_status),
     Route("/api/files/upload", legacy_upload, methods=["POST"]),
-    Route("/api/chat/completions", create_chat_completion, methods=["POST"]),
+    Route("/api/chat/completions", legacy_chat_completions, methods=["POST"]),
     Route("/api/models", legacy_models),
 ]

@@ -12,11 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..calls import responses
+from ..calls.lifetime import CutOnShutdown
 from ..errors import InvalidRequest
 from ..limits import read_json
 from ..middleware import request_owner
 from ..translate.responses import parse_responses_request
-from .common import CutOnShutdown, json_response
+from .common import json_response
 
 MAX_LIMIT = 100
 

@@ -9,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..catalog import ModelCatalog
+from ..calls.videos import start_video, video_model
 from ..errors import InvalidRequest
 from ..forms import read_form
 from ..jobs import JobManager
@@ -20,15 +20,13 @@ from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
 from .common import json_response
 
+
 async def create_video(request: Request) -> Response:
     state = request.app.state
     video = parse_video_request(await _fields(request, state.settings.max_body_bytes))
     model = await video_model(state.catalog, video.model)
     request.state.model = model
-    # Not cancelled if the client leaves: once Qwen accepts, the render spends the
-    # account's daily quota, so the job is kept and can be found with GET /v1/videos.
-    job = await state.jobs.create(video, model, request_owner(request.scope))
-    request.state.account = job["account_id"]
+    job = await start_video(request, video, model)
     return json_response(state.jobs.render(job))
 
 
@@ -91,22 +89,6 @@ async def _fields(request: Request, max_bytes: int) -> dict[str, Any]:
     body = await read_json(request, max_bytes)
     check(VideoBody, body)
     return body  # type: ignore[no-any-return]
-
-
-async def video_model(catalog: ModelCatalog, requested: str | None) -> str:
-    """The upstream id of a model that can make videos (chat type t2v)."""
-    models = await catalog.models()
-    capable = [m.id for m in models if "t2v" in m.chat_types]
-    if requested is None:
-        if not capable:
-            raise InvalidRequest("No upstream model can make videos (none lists chat type t2v).", param="model",
-                                 status=404, code="model_not_found")
-        return capable[0]
-    model = (await catalog.resolve(requested)).info
-    if "t2v" not in model.chat_types:
-        raise InvalidRequest(f"The model '{requested}' cannot make videos; use one of: {', '.join(capable) or 'none'}.",
-                             param="model", code="model_not_supported")
-    return model.id
 
 
 ROUTES = [

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import envelopes
-from .gate import act_out, admit, read_json, sim_of
 from .auth_book import AuthBook
+from .gate import act_out, admit, read_json, sim_of
 from .state import uid_for
 
 REFRESH_LIFETIME = 30 * 86400  # S: 30 days
@@ -89,7 +89,9 @@ async def signin(request: Request) -> Response:
     """Control plane: a browser sign-in, as the tokens and cookies a user would copy."""
     sim = sim_of(request)
     body = await read_json(request) or {}
-    ttl = float(body.get("ttl", sim.options.access_token_ttl)) if isinstance(body, dict) else sim.options.access_token_ttl
+    ttl = float(
+        body.get("ttl", sim.options.access_token_ttl)) if isinstance(body, dict
+    ) else sim.options.access_token_ttl
     uid = str(uuid.uuid4())
     refresh_token = sim.auth.mint_refresh(uid)
     access = sim.auth.mint_access(uid, ttl)

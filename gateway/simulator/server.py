@@ -16,7 +16,6 @@ from .app import build_simulator
 from .options import SimOptions
 from .state import SimState
 
-
 _EMBEDDED = contextvars.ContextVar("embedded_simulator", default=False)
 
 

@@ -21,7 +21,6 @@ from .auth_book import AuthBook
 from .faults import Fault
 from .options import SimOptions
 
-
 MAX_RECORDED_REQUESTS = 10_000
 
 

@@ -166,7 +166,7 @@ async def _script(plan: StreamPlan, sim: SimState, record: StreamRecord) -> Asyn
     if second is not None:
         for chunk in second.rest(len(plan.pieces)):
             yield chunk
-    if _kind(fault) == "finish_reason":
+    if fault is not None and fault.kind == "finish_reason":
         yield variants.finished_with_reason(plan.kind, plan.response_id, str(fault.params.get("reason", "length")))
     else:
         yield _event(_choice(_delta(plan, plan.kind, "finished"), response_id=plan.response_id))

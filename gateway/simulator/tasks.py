@@ -44,9 +44,9 @@ def create_video(
     size = media.ratio_or_square(turn.size)
     where = str(fault.params.get("where", "nowhere")) if fault is not None and fault.kind == "no_task_id" else None
     if where == "nowhere":  # the reply the original proxy's error names; the detail lacks it too
-        reply = {"role": "assistant", "content": "", "done": False, "size": size, "extra": {}}
+        bare = {"role": "assistant", "content": "", "done": False, "size": size, "extra": {}}
         return envelopes.json_response(envelopes.ok({"chat_id": chat.id, "parent_id": None, "message_id": new_id(),
-                                                     "messages": [reply]}))
+                                                     "messages": [bare]}))
     task_id = new_id()
     _, answer = store_turn(chat, turn, spec.id, extra={"wanx": {"task_id": task_id}})
     video_path = f"/output/{uid_for(token)}/t2v/{chat.id}/{task_id}.mp4"

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
+from ..config import ConfigError
 from .base import Record, Store, StoreUnavailable
 from .memory import MemoryStore
-from ..config import ConfigError
 
 DEFAULT_STATE_URL = "sqlite:///data/gateway.db"
 

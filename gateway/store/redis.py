@@ -106,7 +106,7 @@ class RedisStore:
                 pipe.zremrangebyscore(index, "-inf", time.time())
                 pipe.zrange(index, 0, -1)
                 _, names = await pipe.execute()
-            return list(zip(names, await self._redis.mget(names))) if names else []
+            return list(zip(names, await self._redis.mget(names), strict=False)) if names else []
 
         found = [decode(namespace, name.decode()[len(index):], data)
                  for name, data in await self._call(work) if data is not None]

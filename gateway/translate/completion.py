@@ -92,7 +92,8 @@ class AnswerTranslator:
         raw = self._usage or {}
         prompt = raw.get("input_tokens") or max(1, self._prompt_chars // 4)
         completion = raw.get("output_tokens") or max(1, self._output_chars // 4)
-        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": prompt + completion}
         reasoning = (raw.get("output_tokens_details") or {}).get("reasoning_tokens")
         if reasoning is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
@@ -105,7 +106,9 @@ class AnswerTranslator:
         # Extra fields that let a client continue the upstream chat on its next call.
         return {"chat_id": self.chat_id, "parent_id": self.response_id}
 
-    def completion(self, content: str, reasoning: str, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def completion(
+        self, content: str, reasoning: str, tool_calls: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content or (None if tool_calls else ""),
                                    "refusal": None}
         if reasoning:

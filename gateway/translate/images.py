@@ -13,8 +13,8 @@ from typing import Any
 
 from ..catalog import ModelInfo
 from ..errors import InvalidRequest, UpstreamInvalidInput, UpstreamTransient
-from ..schemas import ImageGenerationBody, check
 from ..qwen.events import Delta, Event, ResponseCreated
+from ..schemas import ImageGenerationBody, check
 from .sizes import to_ratio
 
 MAX_IMAGES = 4

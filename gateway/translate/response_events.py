@@ -85,7 +85,9 @@ class ResponseRender:
         if item is None:
             return []
         part = item["summary"][0]
-        return [self._event("response.reasoning_summary_text.done", **self._at(item), summary_index=0, text=part["text"]),
+        text_done = self._event("response.reasoning_summary_text.done", **self._at(item), summary_index=0,
+                                text=part["text"])
+        return [text_done,
                 self._event("response.reasoning_summary_part.done", **self._at(item), summary_index=0, part=part),
                 self._done(item)]
 
@@ -116,7 +118,7 @@ class ResponseRender:
             events.append(self._event(f"response.web_search_call.{step}", **self._at(item)))
         item["status"] = "completed"
         self._search_query = None
-        return events + [self._done(item)]
+        return [*events, self._done(item)]
 
     def finish(self, tool_calls: list[dict[str, Any]], sources: list[dict[str, Any]],
                usage: dict[str, Any]) -> list[bytes]:
@@ -147,7 +149,7 @@ class ResponseRender:
         events.append(self._event("response.content_part.done", **self._at(item), content_index=0, part=part))
         item.update(status="completed", content=[part])
         self._message = None
-        return events + [self._done(item)]
+        return [*events, self._done(item)]
 
     def _function_call(self, call: dict[str, Any]) -> list[bytes]:
         name, arguments = call["function"]["name"], call["function"]["arguments"]
@@ -160,7 +162,7 @@ class ResponseRender:
         events.append(self._event("response.function_call_arguments.done", **self._at(item), name=name,
                                   arguments=arguments))
         item.update(status="completed", arguments=arguments)
-        return events + [self._done(item)]
+        return [*events, self._done(item)]
 
     def failed(self, error: GatewayError) -> list[bytes]:
         """After the first byte, a failure ends the stream: an `error` event, then `response.failed`."""

@@ -37,7 +37,8 @@ def to_ratio(size: object, *, default: str = "1:1", param: str = "size") -> str:
     match = _PIXELS.match(text)
     if not match or 0 in (int(match[1]), int(match[2])):
         raise InvalidRequest(
-            f"Unsupported {param} '{size}': use WIDTHxHEIGHT (e.g. 1024x1024, 1792x1024) or one of {', '.join(RATIOS)}.",
+            f"Unsupported {param} '{size}': use WIDTHxHEIGHT (e.g. 1024x1024, 1792x1024)"
+            f" or one of {', '.join(RATIOS)}.",
             param=param,
         )
     return nearest_ratio(int(match[1]), int(match[2]))

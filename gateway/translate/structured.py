@@ -34,7 +34,9 @@ def parse_response_format(body: dict[str, Any]) -> JsonFormat | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("type") not in {"text", "json_object", "json_schema"}:
-        raise InvalidRequest("'response_format.type' must be text, json_object or json_schema.", param="response_format")
+        raise InvalidRequest(
+            "'response_format.type' must be text, json_object or json_schema.", param="response_format"
+        )
     if raw["type"] == "text":
         return None
     if raw["type"] == "json_object":
@@ -44,6 +46,7 @@ def parse_response_format(body: dict[str, Any]) -> JsonFormat | None:
     if not isinstance(schema, dict):
         raise InvalidRequest("'response_format.json_schema.schema' must be a JSON schema object.",
                              param="response_format.json_schema.schema")
+    assert isinstance(spec, dict)  # a dict, or `schema` would be None and refused above
     return JsonFormat(schema, str(spec.get("name") or "response"), compile_schema(schema))
 
 
@@ -81,7 +84,8 @@ def _refs(node: Any) -> Iterator[str]:
 def format_instructions(fmt: JsonFormat) -> str:
     lines = ["# Answer format", "Reply with one JSON object only: no prose, no code fences."]
     if fmt.schema is not None:
-        lines += ["It must validate against this JSON schema:", "<schema>", orjson.dumps(fmt.schema).decode(), "</schema>"]
+        schema = orjson.dumps(fmt.schema).decode()
+        lines += ["It must validate against this JSON schema:", "<schema>", schema, "</schema>"]
     return "\n".join(lines)
 
 

@@ -66,7 +66,9 @@ def _function(index: int, tool: Any) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.function.name is required.", param=f"{where}.function.name")
     parameters = function.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(parameters, dict):
-        raise InvalidRequest(f"{where}.function.parameters must be a JSON schema object.", param=f"{where}.function.parameters")
+        raise InvalidRequest(
+            f"{where}.function.parameters must be a JSON schema object.", param=f"{where}.function.parameters"
+        )
     return {"name": function["name"], "description": function.get("description", ""), "parameters": parameters}
 
 

@@ -1,0 +1,92 @@
+"""Chat completions on the chat service: a whole answer, or a stream of OpenAI chunks.
+
+`/v1/chat/completions` and the original API's `/api/chat` (t2t) both come here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+
+from ..accounts import AccountPool, Lease
+from ..errors import GatewayError
+from ..translate.answer import Shaped
+from ..translate.chat import ChatRequest
+from ..translate.completion import DONE, AnswerTranslator, error_event
+from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
+from .lifetime import CutOnShutdown, cancel_on_disconnect
+
+log = logging.getLogger("gateway.chat")
+
+
+async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
+    """The whole chat.completion; the account is free again once it is in hand."""
+    state = request.app.state
+    call, owner = await prepare_call(request, chat)
+    pool: AccountPool = state.pool
+    lease = await cancel_on_disconnect(request, acquire(pool, call, call.complete, owner))
+    lease.release()
+    request.state.account = lease.account_id
+    request.state.usage = lease.value.get("usage")  # for /metrics
+    state.chats.remember(lease.value["chat_id"], lease.account_id)
+    return lease.value
+
+
+async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Lease[OpenAnswer]]:
+    """The answer's first event in hand on a held account: a failure so far is an ordinary HTTP error."""
+    state = request.app.state
+    call, owner = await prepare_call(request, chat)
+    pool: AccountPool = state.pool
+    opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, acquire(pool, call, call.open, owner))
+    request.state.account = opened.account_id
+    request.state.translator = opened.value.translator  # its usage, once the stream ends, for /metrics
+    state.chats.remember(opened.value.translator.chat_id, opened.account_id)
+    return call, opened
+
+
+async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
+                        cut: CutOnShutdown) -> AsyncIterator[bytes]:
+    """The SSE data of the answer, ending with [DONE]; a failure becomes an error event. Releases the lease."""
+    answer = AnswerStream(call, lease.value)
+    translator = lease.value.translator
+    failure: GatewayError | None = None
+    try:
+        yield translator.role_chunk(usage)
+        sent: list[str] = []
+        async with cut:
+            async for out in answer.pieces():
+                if out[0] == "content":
+                    sent.append(out[1])
+                yield translator.piece_chunk(out, usage)
+        for chunk in _closing_chunks(translator, answer.shaped, sent, usage):
+            yield chunk
+        await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
+    except GatewayError as exc:
+        failure = exc
+        log.warning("stream from account %s failed after its first byte: %s", lease.account_id, exc.message)
+    except Exception:  # a bug of ours: the client still gets an error event and [DONE], not a cut connection
+        log.exception("stream from account %s failed unexpectedly after its first byte", lease.account_id)
+        failure = GatewayError("The gateway failed unexpectedly while streaming; the error is logged.")
+    finally:
+        lease.release(failure)
+        await answer.close()
+    if failure is not None:
+        yield error_event(failure)
+    yield DONE
+
+
+def _closing_chunks(translator: AnswerTranslator, shaped: Shaped, sent: list[str], usage: bool) -> list[bytes]:
+    chunks = []
+    if shaped.content:
+        sent.append(shaped.content)
+        chunks.append(translator.piece_chunk(("content", shaped.content), usage))
+    chunks += translator.tool_call_chunks(shaped.tool_calls, usage)
+    if translator.sources:
+        chunks.append(translator.annotations_chunk("".join(sent), usage))
+    chunks.append(translator.finish_chunk(usage, shaped.finish_reason))
+    if usage:
+        chunks.append(translator.usage_chunk())
+    return chunks
