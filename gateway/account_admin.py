@@ -1,7 +1,8 @@
 """What the status page changes: pausing and resuming an account, adding one from a pasted refresh token.
 
 A pause is a cool-down with no end and the reason PAUSED, so every path that skips a resting account
-skips a paused one too; it holds on this replica only. An added account lives until the gateway
+skips a paused one too; like any mark it goes through the store, so every replica pauses and resumes
+it (account_marks). An added account lives until the gateway
 restarts (put it in config.local.yaml to keep it); its tokens go to the state store like any other's.
 """
 
@@ -10,14 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .accounts import Account, AccountPool
+from .accounts import PAUSE_SECONDS, PAUSED, Account, AccountPool
 from .config import AccountSettings
 from .errors import InvalidRequest, NotFound
 from .qwen.client import QwenClient
 from .upkeep import Upkeep
 
-PAUSED = "paused by the operator"
-FOREVER = 10 * 365 * 86400.0
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -30,13 +29,15 @@ def _account(pool: AccountPool, account_id: str) -> Account:
 
 def pause(pool: AccountPool, account_id: str) -> None:
     account = _account(pool, account_id)
-    account.cool_until, account.cool_reason = pool.now() + FOREVER, PAUSED
+    account.cool_until, account.cool_reason = pool.now() + PAUSE_SECONDS, PAUSED
+    pool._marked(account)
 
 
 def resume(pool: AccountPool, account_id: str) -> None:
     account = _account(pool, account_id)
     if account.cool_reason == PAUSED:
         account.cool_until, account.cool_reason = 0.0, ""
+        pool._marked(account)
         pool._wake_next()  # a call waiting for any free account may take this one
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .accounts import Account, AccountPool
+from .accounts import PAUSE_SECONDS, PAUSED, Account, AccountPool
 from .store import Record, Store, StoreUnavailable
 
 log = logging.getLogger("gateway.accounts")
@@ -100,12 +100,17 @@ class AccountMarks:
                  for mode, (left, reason) in account.modes.remaining(now).items()}
         return {"id": account.id, "cool_until": cool_until, "cool_reason": account.cool_reason,
                 "invalid": account.invalid, "invalid_reason": account.invalid_reason,
-                "credential": self._credentials.get(account.id, ""), "modes": modes}
+                "credential": self._credentials.get(account.id, ""), "modes": modes, "marked_at": wall}
 
 
 def _apply(account: Account, record: Mapping[str, Any], now: float, wall: float, credential: str | None) -> None:
-    """Take a stored mark where it is news: marks only ever add rest, never lift it."""
+    """Take a stored mark where it is news: marks only ever add rest, never lift it, but for the
+    operator's resume of a paused account."""
     try:
+        written = now - (wall - float(record.get("marked_at") or 0))  # on the pool's clock
+        if account.cool_reason == PAUSED and record.get("cool_reason") != PAUSED \
+                and written > account.cool_until - PAUSE_SECONDS:  # a record newer than the pause
+            account.cool_until, account.cool_reason = 0.0, ""  # resumed on another replica
         remaining = float(record.get("cool_until") or 0) - wall
         if remaining > 0 and now + remaining > account.cool_until + 0.5:
             account.cool_until = now + remaining

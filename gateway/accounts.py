@@ -28,6 +28,8 @@ from .slots import SharedSlots
 log = logging.getLogger("gateway.accounts")
 T = TypeVar("T")
 MAX_REMEMBERED_CHATS = 100_000
+PAUSED = "paused by the operator"  # the cool-down reason of an account the operator paused (account_admin)
+PAUSE_SECONDS = 10 * 365 * 86400.0  # a pause is a cool-down this long
 TRANSIENT_RETRY_DELAY = 0.8  # seconds before a transient failure is retried on the same account
 SHARED_SLOT_WAIT = 0.1  # seconds between tries when other replicas hold every slot of an account
 

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from . import account_admin
-from .account_admin import PAUSED
+from .accounts import PAUSED
 from .errors import NotFound
 from .jobs import NAMESPACE as VIDEOS
 from .qwen.auth import jwt_exp

@@ -1,5 +1,7 @@
 """Account marks through the store: what one pool learns, a pool on the same store takes in."""
 
+import asyncio
+
 from gateway.account_marks import AccountMarks, credential_digest
 from gateway.accounts import AccountPool
 from gateway.config import Cooldowns
@@ -77,3 +79,42 @@ async def test_a_mode_rest_reaches_another_pool_and_rests_only_that_mode():
 
 async def _ok():
     return "ok"
+
+
+async def test_a_pause_and_a_resume_reach_every_pool_on_the_store():
+    from gateway import account_admin
+
+    store = MemoryStore()
+    here, there = pool(), pool()
+    marks_here, marks_there = AccountMarks(store, here, CREDENTIALS), AccountMarks(store, there, CREDENTIALS)
+    await marks_here.start()
+    await marks_there.start()
+    account_admin.pause(here, "a1")
+    await asyncio.gather(*marks_here._writes)
+    await marks_there.refresh()
+    assert {a["id"]: a["reason"] for a in there.status()}["a1"] == "paused by the operator"
+    await marks_here.refresh()  # its own record does not undo anything
+    assert {a["id"]: a["reason"] for a in here.status()}["a1"] == "paused by the operator"
+    account_admin.resume(here, "a1")
+    await asyncio.gather(*marks_here._writes)
+    await marks_there.refresh()
+    assert {a["id"]: a["state"] for a in there.status()} == {"a1": "healthy", "a2": "healthy"}
+    await marks_here.stop()
+    await marks_there.stop()
+
+
+async def test_an_older_record_does_not_lift_a_fresh_pause():
+    from gateway import account_admin
+
+    store = MemoryStore()
+    first = pool()
+    marks = AccountMarks(store, first, CREDENTIALS)
+    await marks.start()
+    await learn(first, {"a1": UpstreamRateLimited("quota", hours=0.0001)})  # a short rest, written down
+    await asyncio.gather(*marks._writes)
+    first.accounts[0].cool_until = 0.0  # that rest is over
+    marks._pool.on_mark = None  # the pause's own write has not landed yet
+    account_admin.pause(first, "a1")
+    await marks.refresh()
+    assert {a["id"]: a["reason"] for a in first.status()}["a1"] == "paused by the operator"
+    await marks.stop()
