@@ -12,7 +12,7 @@ from dataclasses import replace
 import uvicorn
 
 from .app import build_app
-from .config import ConfigError, load_settings
+from .config import ConfigError, settings_from_command_line
 from .connections import with_head_timeout
 from .logs import configure_logging
 
@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor_main(argv[1:])
     args = parser.parse_args(argv)
-    path = args.config or os.environ.get("GATEWAY_CONFIG") or "config.yaml"
     try:
-        settings = load_settings(path, os.environ, required=bool(args.config or os.environ.get("GATEWAY_CONFIG")))
+        settings = settings_from_command_line(args.config, os.environ)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

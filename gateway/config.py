@@ -126,6 +126,13 @@ class Settings:
     metrics: bool = True  # count requests for GET /metrics (false: no counting, no route; make bench compares)
 
 
+def settings_from_command_line(config: str | None, environ: Mapping[str, str]) -> Settings:
+    """The settings `--config` (else GATEWAY_CONFIG, else ./config.yaml) names; a file named
+    either way must exist, the default one may not."""
+    named = config or environ.get("GATEWAY_CONFIG")
+    return load_settings(named or "config.yaml", environ, required=bool(named))
+
+
 def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str], required: bool = False) -> Settings:
     """Read `path` (if given and present; `required`: it must be) with `config.local.yaml` over it,
     then apply environment overrides."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .config import AccountSettings, ConfigError, Settings, load_settings
+from .config import AccountSettings, ConfigError, Settings, settings_from_command_line
 from .doctor_trace import Redactor, Trace
 from .errors import UpstreamError
 from .qwen.client import QwenClient
@@ -142,9 +142,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", help="YAML settings file (default: GATEWAY_CONFIG, else config.yaml)")
     parser.add_argument("--trace", type=Path, help="write a redacted trace of the exchanges to this file")
     args = parser.parse_args(argv)
-    path = args.config or os.environ.get("GATEWAY_CONFIG") or "config.yaml"
     try:
-        settings = load_settings(path, os.environ, required=bool(args.config or os.environ.get("GATEWAY_CONFIG")))
+        settings = settings_from_command_line(args.config, os.environ)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
