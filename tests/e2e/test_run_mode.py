@@ -78,7 +78,11 @@ def test_a_newline_in_a_path_cannot_forge_a_log_line_even_on_a_401(tmp_path):
 
 def test_blank_only_api_keys_refuse_to_start(tmp_path):
     process, _, log = start_gateway(tmp_path, GATEWAY_API_KEYS=" , ")
-    assert process.wait(20) == 2
+    try:
+        assert process.wait(20) == 2
+    finally:
+        if process.poll() is None:  # it started after all: do not leave it serving
+            stop(process)
     assert "GATEWAY_API_KEYS: holds no key" in log.read_text()
 
 
