@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Settings
+from .status_page import admin_key
 
 log = logging.getLogger("gateway")
 
@@ -46,7 +47,8 @@ def report(settings: Settings, simulated: bool, accounts: list[dict[str, Any]], 
         f"  mode: {mode}",
         f"  client auth: {auth}",
         f"  state store: {store}",
-        "  health: /health, /health/ready; metrics: /metrics; status page: /status",
+        f"  health: /health, /health/ready; metrics: {'/metrics' if settings.metrics else 'off'}; "
+        f"status page: {'/status' if admin_key() else 'off (set GATEWAY_ADMIN_KEY to serve /status)'}",
     ]
 
 

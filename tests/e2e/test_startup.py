@@ -12,7 +12,8 @@ from .test_run_mode import ROOT, start_gateway, stop
 
 
 def test_start_up_says_where_it_listens_the_mode_auth_store_and_version(tmp_path):
-    process, url, log = start_gateway(tmp_path, GATEWAY_API_KEYS="k1,k2", GATEWAY_STATE_URL="memory://")
+    process, url, log = start_gateway(tmp_path, GATEWAY_API_KEYS="k1,k2", GATEWAY_STATE_URL="memory://",
+                                      GATEWAY_ADMIN_KEY="")
     try:
         assert httpx.get(url + "/health").status_code == 200
     finally:
@@ -22,6 +23,7 @@ def test_start_up_says_where_it_listens_the_mode_auth_store_and_version(tmp_path
     assert "mode: simulator" in text
     assert "client auth: on (2 keys)" in text
     assert "state store: memory" in text
+    assert "status page: off (set GATEWAY_ADMIN_KEY to serve /status)" in text
     assert f"Uvicorn running on {url}" in text  # the simulator no longer silences uvicorn's own line
     assert text.count("Started server process") == 1  # and its embedded server adds no second one
 
@@ -30,13 +32,14 @@ def test_start_up_lists_configured_accounts_with_their_states(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("upstream: {startup_check: false}\nstate_url: memory://\nqwen_base_url: http://127.0.0.1:9\n"
                       "accounts:\n  - {id: main, token: sekrit-token}\n  - {id: spare, token: other-sekrit}\n")
-    process, url, log = start_gateway(tmp_path, config)
+    process, url, log = start_gateway(tmp_path, config, GATEWAY_ADMIN_KEY="admin-sekrit")
     try:
         assert httpx.get(url + "/health").status_code == 200
     finally:
         stop(process)
     text = log.read_text()
     assert "mode: 2 Qwen accounts (main healthy, spare healthy)" in text
+    assert "metrics: /metrics; status page: /status" in text
     assert "client auth: off" in text
     assert "sekrit" not in text
 
