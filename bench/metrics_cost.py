@@ -7,14 +7,13 @@ observations and the usage read per request, in RequestLog) and nothing else.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.load import Result
 from bench.processes import HOST, TOKENS, Server, _spawn, free_port
-from bench.report import table
+from bench.report import ADDED_COLUMNS, added_rows, table
 
 BASE = "metrics off"
 
@@ -36,15 +35,5 @@ def metrics_gateways(sim_url: str, logs: Path, env: dict[str, str]) -> Iterator[
 
 
 def report(results: Sequence[Result]) -> str:
-    base = {r.scenario.split(" on ")[0]: r for r in results if r.scenario.endswith(f" on {BASE}")}
-    rows = []
-    for result in results:
-        reference = base.get(result.scenario.split(" on ")[0])
-        p50, cpu = result.latency_ms(50), result.cpu_ms_per_request("gateway")
-        added_p50 = p50 - reference.latency_ms(50) if reference else math.nan
-        added_cpu = cpu - reference.cpu_ms_per_request("gateway") if reference else math.nan
-        rows.append((result.scenario, str(len(result.ok)), f"{p50:.2f}", f"{cpu:.3f}", f"{added_p50:+.2f}",
-                     f"{added_cpu:+.3f}", str(result.error_count)))
     return "\n".join(["/metrics counting (concurrency 1; 'adds' is metrics on minus metrics off):",
-                      table(rows, ("scenario", "requests", "p50 ms", "gw cpu ms/req", "adds p50 ms",
-                                   "adds cpu ms/req", "errors"))])
+                      table(added_rows(results, BASE), ADDED_COLUMNS)])

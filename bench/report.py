@@ -87,3 +87,21 @@ def render(results: Sequence[Result], notes: Sequence[str] = (), load_before: fl
               ("comparison", "conc", "Δ p50 ms", "Δ p99 ms", "throughput ratio", "gateway cpu ms/req")),
     ]
     return "\n".join(parts)
+
+
+ADDED_COLUMNS = ("scenario", "requests", "p50 ms", "gw cpu ms/req", "adds p50 ms", "adds cpu ms/req", "errors")
+
+
+def added_rows(results: Sequence[Result], base: str) -> list[tuple[str, ...]]:
+    """Each "<scenario> on <variant>" run's p50 and gateway CPU per request, and what it adds over
+    the same scenario "on <base>" (the store comparison, the metrics cost)."""
+    reference = {r.scenario.split(" on ")[0]: r for r in results if r.scenario.endswith(f" on {base}")}
+    rows: list[tuple[str, ...]] = []
+    for result in results:
+        same = reference.get(result.scenario.split(" on ")[0])
+        p50, cpu = result.latency_ms(50), result.cpu_ms_per_request("gateway")
+        added_p50 = p50 - same.latency_ms(50) if same else math.nan
+        added_cpu = cpu - same.cpu_ms_per_request("gateway") if same else math.nan
+        rows.append((result.scenario, str(len(result.ok)), f"{p50:.2f}", f"{cpu:.3f}", f"{added_p50:+.2f}",
+                     f"{added_cpu:+.3f}", str(result.error_count)))
+    return rows

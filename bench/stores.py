@@ -9,7 +9,6 @@ request; the gateway's CPU per request comes from /proc as in the main table.
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -20,7 +19,7 @@ import aiohttp
 
 from bench.load import Result, drive, warm_up
 from bench.processes import HOST, TOKENS, Server, _spawn, cpu_seconds, free_port, wait_ready
-from bench.report import table
+from bench.report import ADDED_COLUMNS, added_rows, table
 from bench.scenarios import gateway_chat, gateway_stream
 
 BASE = "memory"
@@ -83,24 +82,9 @@ async def compare(servers: dict[str, Server], requests: int, time_cap: float) ->
     return list(results.values())
 
 
-def store_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
-    """Each store's p50 and gateway CPU per request, and what it adds over memory://."""
-    base = {r.scenario.split(" on ")[0]: r for r in results if r.scenario.endswith(f" on {BASE}")}
-    rows: list[tuple[str, ...]] = []
-    for result in results:
-        reference = base.get(result.scenario.split(" on ")[0])
-        p50, cpu = result.latency_ms(50), result.cpu_ms_per_request("gateway")
-        added_p50 = p50 - reference.latency_ms(50) if reference else math.nan
-        added_cpu = cpu - reference.cpu_ms_per_request("gateway") if reference else math.nan
-        rows.append((result.scenario, str(len(result.ok)), f"{p50:.2f}", f"{cpu:.3f}", f"{added_p50:+.2f}",
-                     f"{added_cpu:+.3f}", str(result.error_count)))
-    return rows
-
-
 def report(results: Sequence[Result], redis_missing: bool) -> str:
     lines = ["state stores (concurrency 1; 'adds' is this store minus memory://, which does no I/O):",
-             table(store_rows(results), ("scenario", "requests", "p50 ms", "gw cpu ms/req", "adds p50 ms",
-                                         "adds cpu ms/req", "errors"))]
+             table(added_rows(results, BASE), ADDED_COLUMNS)]
     if redis_missing:
         lines.append("redis: not measured (redis-server is not installed: apt-get install redis-server)")
     return "\n".join(lines)
