@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,9 +16,7 @@ from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest
 from ..translate.completion import DONE, AnswerTranslator, error_event
 from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
-from .lifetime import CutOnShutdown, cancel_on_disconnect
-
-log = logging.getLogger("gateway.chat")
+from .lifetime import CutOnShutdown, cancel_on_disconnect, stream_failure
 
 
 async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
@@ -64,12 +61,8 @@ async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
         for chunk in _closing_chunks(translator, answer.shaped, sent, usage):
             yield chunk
         await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
-    except GatewayError as exc:
-        failure = exc
-        log.warning("stream from account %s failed after its first byte: %s", lease.account_id, exc.message)
-    except Exception:  # a bug of ours: the client still gets an error event and [DONE], not a cut connection
-        log.exception("stream from account %s failed unexpectedly after its first byte", lease.account_id)
-        failure = GatewayError("The gateway failed unexpectedly while streaming; the error is logged.")
+    except Exception as exc:  # the client gets an error event and [DONE], never a cut connection
+        failure = stream_failure(exc, lease.account_id)
     finally:
         lease.release(failure)
         await answer.close()

@@ -4,6 +4,7 @@ and cutting a stream short, with an error the client sees, when the gateway shut
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.requests import Request
 
-from ..errors import ShuttingDown
+from ..errors import GatewayError, ShuttingDown
 
 T = TypeVar("T")
 
@@ -83,3 +84,15 @@ class CutOnShutdown:
         if self._fired and kind is asyncio.CancelledError:
             self._task.uncancel()
             raise ShuttingDown("The gateway is shutting down; the answer was cut short. Retry the request.")
+
+
+def stream_failure(exc: Exception, account_id: str, what: str = "stream") -> GatewayError:
+    """What a stream that failed after its first byte tells its client (an in-band error), logged once.
+
+    A failure of ours is not a cut connection either: it becomes a generic error too."""
+    log = logging.getLogger("gateway.streams")
+    if isinstance(exc, GatewayError):
+        log.warning("%s from account %s failed after its first byte: %s", what, account_id, exc.message)
+        return exc
+    log.exception("%s from account %s failed unexpectedly after its first byte", what, account_id)
+    return GatewayError("The gateway failed unexpectedly while streaming; the error is logged.")

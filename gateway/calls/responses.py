@@ -9,7 +9,6 @@ Stored responses live in the `Store` under `responses`, scoped to the API key's 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +25,8 @@ from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
-from .lifetime import CutOnShutdown, cancel_on_disconnect
+from .lifetime import CutOnShutdown, cancel_on_disconnect, stream_failure
 
-log = logging.getLogger("gateway.responses")
 NAMESPACE = "responses"
 KEEP_SECONDS = 30 * 24 * 3600  # OpenAI keeps stored responses for 30 days
 
@@ -156,12 +154,8 @@ async def stream_events(request: Request, planned: Planned, lease: Lease[OpenAns
         await planned.call.remember(lease.account_id, translator, render.output_text, shaped.tool_calls)
         for event in closing:
             yield event
-    except GatewayError as exc:
-        failure = exc
-        log.warning("response stream from account %s failed after its first byte: %s", lease.account_id, exc.message)
-    except Exception:  # a bug of ours: the client still gets error and response.failed, not a cut connection
-        log.exception("response stream from account %s failed unexpectedly after its first byte", lease.account_id)
-        failure = GatewayError("The gateway failed unexpectedly while streaming; the error is logged.")
+    except Exception as exc:  # the client gets error and response.failed, never a cut connection
+        failure = stream_failure(exc, lease.account_id, "response stream")
     finally:
         lease.release(failure)
         await answer.close()
