@@ -14,6 +14,7 @@ from gateway.simulator.testing import (
     complete,
     completion_body,
     deltas,
+    faulted,
     new_chat,
     parse_sse,
     queue_faults,
@@ -24,14 +25,9 @@ TOKEN = "token-2026"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def faulted(client: httpx.AsyncClient, fault: dict[str, Any], text: str = "hello there") -> httpx.Response:
-    chat_id = await new_chat(client)
-    await queue_faults(client, TOKEN, fault)
-    return await complete(client, completion_body(chat_id, text))
-
 
 async def test_dual_answer_interleaves_a_second_answer_with_its_own_finished_first(client: httpx.AsyncClient) -> None:
-    events = parse_sse((await faulted(client, {"kind": "dual_answer"})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "dual_answer"})).text)
     created = [e["response.created"] for e in events if isinstance(e, dict) and "response.created" in e]
     assert [c["response_index"] for c in created] == ["0", "1"]
     main, other = created[0]["response_id"], created[1]["response_id"]
@@ -53,14 +49,14 @@ async def test_framing_switch(client: httpx.AsyncClient, framing: str, separator
 
 
 async def test_finish_reason_unknown_phase_status_error_and_empty_stream(client: httpx.AsyncClient) -> None:
-    events = parse_sse((await faulted(client, {"kind": "finish_reason", "reason": "length"})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "finish_reason", "reason": "length"})).text)
     assert events[-1]["choices"][0]["finish_reason"] == "length"
-    events = parse_sse((await faulted(client, {"kind": "unknown_phase"})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "unknown_phase"})).text)
     assert "fetch_page" in [d.get("phase") for d in deltas(events)]
     assert answer_text(events) == "You said: hello there"
-    events = parse_sse((await faulted(client, {"kind": "status_error", "after": 1})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "status_error", "after": 1})).text)
     assert deltas(events)[-1]["status"] == "error" and answer_text(events) == "You said"
-    events = parse_sse((await faulted(client, {"kind": "empty_stream"})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "empty_stream"})).text)
     assert not deltas(events) and "response.created" in events[0]
 
 

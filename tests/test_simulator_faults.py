@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import orjson
@@ -15,6 +14,7 @@ from gateway.simulator.testing import (
     complete,
     completion_body,
     deltas,
+    faulted,
     new_chat,
     parse_sse,
     queue_faults,
@@ -29,16 +29,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # `sim` and `client` (a fresh simulator state per test) come from tests/conftest.py.
 
 
-async def faulted(client: httpx.AsyncClient, fault: dict[str, Any], text: str = "hello there") -> httpx.Response:
-    chat_id = await new_chat(client)
-    await queue_faults(client, TOKEN, fault)
-    return await complete(client, completion_body(chat_id, text))
-
 
 # -- immediate replies ------------------------------------------------------------
 
 async def test_ratelimited_json_form(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "ratelimited"})
+    reply = await faulted(client, TOKEN, {"kind": "ratelimited"})
     assert reply.status_code == 200
     body = reply.json()
     assert body["success"] is False and body["request_id"]
@@ -48,62 +43,62 @@ async def test_ratelimited_json_form(client: httpx.AsyncClient) -> None:
 
 
 async def test_ratelimited_num_and_missing_num(client: httpx.AsyncClient) -> None:
-    assert (await faulted(client, {"kind": "ratelimited", "num": 6})).json()["data"]["num"] == 6
-    assert "num" not in (await faulted(client, {"kind": "ratelimited", "num": None})).json()["data"]
+    assert (await faulted(client, TOKEN, {"kind": "ratelimited", "num": 6})).json()["data"]["num"] == 6
+    assert "num" not in (await faulted(client, TOKEN, {"kind": "ratelimited", "num": None})).json()["data"]
 
 
 async def test_ratelimited_sse_form(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "ratelimited", "form": "sse"})
+    reply = await faulted(client, TOKEN, {"kind": "ratelimited", "form": "sse"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(reply.text)
     assert len(events) == 1 and events[0]["data"]["code"] == "RateLimited"
 
 
 async def test_ratelimited_http429_form(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "ratelimited", "form": "http429"})
+    reply = await faulted(client, TOKEN, {"kind": "ratelimited", "form": "http429"})
     assert reply.status_code == 429 and reply.json()["data"]["code"] == "RateLimited"
 
 
 async def test_unauthorized(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "unauthorized"})
+    reply = await faulted(client, TOKEN, {"kind": "unauthorized"})
     assert reply.status_code == 401
     assert reply.json()["data"] == {"code": "Unauthorized", "details": "Token has expired"}
 
 
 async def test_waf_page(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "waf"})
+    reply = await faulted(client, TOKEN, {"kind": "waf"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
     assert reply.text.startswith("<!doctypehtml>") and "aliyun_waf_aa" in reply.text
     assert len(reply.content) > 10_000
 
 
 async def test_rgv587(client: httpx.AsyncClient) -> None:
-    body = (await faulted(client, {"kind": "rgv587"})).json()
+    body = (await faulted(client, TOKEN, {"kind": "rgv587"})).json()
     assert body["ret"][0] == "FAIL_SYS_USER_VALIDATE" and body["ret"][1].startswith("RGV587_ERROR::SM::")
     assert "punish" in body["data"]["url"]
 
 
 async def test_bad_request_transient(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "bad_request"})
+    reply = await faulted(client, TOKEN, {"kind": "bad_request"})
     assert reply.status_code == 200 and "x-actual-status-code" not in reply.headers
     data = reply.json()["data"]
     assert data["code"] == "Bad_Request" and data["details"].startswith("Internal error")
 
 
 async def test_validation(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "validation"})
+    reply = await faulted(client, TOKEN, {"kind": "validation"})
     assert reply.status_code == 200 and reply.headers["x-actual-status-code"] == "400"
     assert reply.json()["data"]["code"] == "RequestValidationError"
 
 
 async def test_http_5xx(client: httpx.AsyncClient) -> None:
-    assert (await faulted(client, {"kind": "http_5xx"})).status_code == 502
-    reply = await faulted(client, {"kind": "http_5xx", "status": 504})
+    assert (await faulted(client, TOKEN, {"kind": "http_5xx"})).status_code == 502
+    reply = await faulted(client, TOKEN, {"kind": "http_5xx", "status": 504})
     assert reply.status_code == 504 and "<h1>504 Gateway Timeout</h1>" in reply.text
 
 
 async def test_internal_error(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "internal_error"})
+    reply = await faulted(client, TOKEN, {"kind": "internal_error"})
     assert reply.status_code == 200 and reply.headers["x-actual-status-code"] == "400"
     assert reply.json()["data"] == {"code": "internal_error", "details": "Internal Error"}
 
@@ -111,7 +106,7 @@ async def test_internal_error(client: httpx.AsyncClient) -> None:
 # -- in-stream faults ---------------------------------------------------------------
 
 async def test_stream_error_after_two_deltas(client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "stream_error", "after": 2})
+    reply = await faulted(client, TOKEN, {"kind": "stream_error", "after": 2})
     events = parse_sse(reply.text)
     typing = [d for d in deltas(events) if d["status"] == "typing"]
     assert len(typing) == 2
@@ -120,21 +115,21 @@ async def test_stream_error_after_two_deltas(client: httpx.AsyncClient) -> None:
 
 
 async def test_invalid_input_right_after_created(client: httpx.AsyncClient) -> None:
-    events = parse_sse((await faulted(client, {"kind": "invalid_input"})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "invalid_input"})).text)
     assert "response.created" in events[0]
     assert events[1] == {"error": {"code": "invalid_input", "details": "输入或附件无效。请检查后重试。"}}
     assert len(events) == 2
 
 
 async def test_truncate_closes_cleanly_without_finished(sim: RunningSimulator, client: httpx.AsyncClient) -> None:
-    reply = await faulted(client, {"kind": "truncate", "after": 1})
+    reply = await faulted(client, TOKEN, {"kind": "truncate", "after": 1})
     ds = deltas(parse_sse(reply.text))
     assert len(ds) == 1 and ds[0]["status"] == "typing"
     assert [s.status for s in sim.state.streams.values()] == ["faulted"]
 
 
 async def test_truncate_past_the_end_drops_only_finished(client: httpx.AsyncClient) -> None:
-    events = parse_sse((await faulted(client, {"kind": "truncate", "after": 999})).text)
+    events = parse_sse((await faulted(client, TOKEN, {"kind": "truncate", "after": 999})).text)
     assert answer_text(events) == "You said: hello there"
     assert all(d["status"] == "typing" for d in deltas(events))
 

@@ -78,6 +78,14 @@ async def queue_faults(client: httpx.AsyncClient, token: str, *faults: dict[str,
         raise AssertionError(f"queueing faults failed: {reply.text}")
 
 
+async def faulted(client: httpx.AsyncClient, token: str, fault: dict[str, Any],
+                  text: str = "hello there") -> httpx.Response:
+    """A completion in a new chat with `fault` queued for `token` first: the fault acted out."""
+    chat_id = await new_chat(client)
+    await queue_faults(client, token, fault)
+    return await complete(client, completion_body(chat_id, text))
+
+
 async def set_options(client: httpx.AsyncClient, **options: Any) -> None:
     reply = await client.post("/__sim/options", json=options)
     if reply.status_code != 200:
