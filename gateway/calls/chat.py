@@ -48,7 +48,6 @@ from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fo
 from ..translate.completion import AnswerTranslator, Piece
 from ..translate.context import plan_context
 from .answers import start_answer
-from .lifetime import cancel_on_disconnect
 
 log = logging.getLogger("gateway.chat")
 T = TypeVar("T")
@@ -288,7 +287,7 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
     if document_parts(chat.messages) and not model.info.document:
         raise InvalidRequest(f"The model '{model.info.id}' cannot read documents; use a model with the "
                              "document capability (see GET /v1/models).", param="model", code="model_not_supported")
-    images = await cancel_on_disconnect(request, load_images(refs, state.media)) if refs else []
+    images = await load_images(refs, state.media) if refs else []
     documents = await load_documents(request, chat.messages)
     chaining = await _chaining(request, chat, model.info.id)
     if chaining is not None and chaining.link is not None:

@@ -24,7 +24,6 @@ from ..qwen.detail import images_from_detail
 from ..qwen.files import download
 from ..translate.chat import completion_payload
 from ..translate.images import GeneratedImage, ImageCollector, ImageRequest, default_model
-from .lifetime import cancel_on_disconnect
 
 _CAPABILITY = {"t2i": "image generation", "image_edit": "image editing"}
 
@@ -85,22 +84,20 @@ class ImageBatch:
 
     async def all(self) -> list[GeneratedImage]:
         """Every image, or the first failure (which cancels the other calls)."""
-        batches = await cancel_on_disconnect(self._request, gather_or_cancel(self._one() for _ in range(self._n)))
+        batches = await gather_or_cancel(self._one() for _ in range(self._n))
         return [image for batch in batches for image in batch][: self._n]
 
     async def as_ready(self) -> AsyncGenerator[list[GeneratedImage], None]:
-        """Each call's images as it finishes. The first wait is cancelled if the client leaves (the
-        response has not started); a failure raises, and closing the generator cancels what is left."""
+        """Each call's images as it finishes; a failure raises, and closing the generator cancels
+        what is left (a client that leaves before the first image cancels the route: `watched`)."""
         calls = [asyncio.ensure_future(self._one()) for _ in range(self._n)]
         pending: set[asyncio.Future[list[GeneratedImage]]] = set(calls)
         try:
-            done, pending = await cancel_on_disconnect(self._request,
-                                                       asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
             while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 yield [image for call in done for image in call.result()]  # raises that call's error
                 if not pending:
                     return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for call in calls:
                 call.cancel()
@@ -135,7 +132,7 @@ async def image_in_chat(request: Request, image_request: ImageRequest, chat_id: 
         chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     pool: AccountPool = state.pool
-    lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner, mode="t2i"))
+    lease = await pool.acquire(call.answer, pinned=owner, mode="t2i")
     lease.release()
     state.chats.remember(lease.value.chat_id, lease.account_id)
     request.state.account = lease.account_id

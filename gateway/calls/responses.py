@@ -25,7 +25,7 @@ from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
 from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
-from .lifetime import CutOnShutdown, cancel_on_disconnect, stream_failure
+from .lifetime import CutOnShutdown, stream_failure
 
 NAMESPACE = "responses"
 KEEP_SECONDS = 30 * 24 * 3600  # OpenAI keeps stored responses for 30 days
@@ -106,7 +106,7 @@ async def _hosted_files(request: Request, items: list[dict[str, Any]]) -> tuple[
 async def create(request: Request, planned: Planned) -> dict[str, Any]:
     """A whole response: the chat answer, rendered as output items, kept if asked."""
     pool: AccountPool = request.app.state.pool
-    lease = await cancel_on_disconnect(request, acquire(pool, planned.call, planned.call.complete, planned.account))
+    lease = await acquire(pool, planned.call, planned.call.complete, planned.account)
     lease.release()
     request.state.account = lease.account_id
     completion = lease.value
@@ -128,7 +128,7 @@ async def create(request: Request, planned: Planned) -> dict[str, Any]:
 async def open_stream(request: Request, planned: Planned) -> Lease[OpenAnswer]:
     """The upstream answer, primed to its first output: failures up to here are plain HTTP errors."""
     pool: AccountPool = request.app.state.pool
-    opened = await cancel_on_disconnect(request, acquire(pool, planned.call, planned.call.open, planned.account))
+    opened = await acquire(pool, planned.call, planned.call.open, planned.account)
     request.state.account = opened.account_id
     request.app.state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     return opened

@@ -13,7 +13,7 @@ from ..jobs import JobManager
 from ..middleware import request_owner
 from ..store import Record
 from ..translate.videos import VideoRequest
-from .lifetime import cancel_on_disconnect
+from .lifetime import keep_going
 
 
 async def video_model(catalog: ModelCatalog, requested: str | None) -> str:
@@ -36,7 +36,7 @@ async def start_video(request: Request, video: VideoRequest, model: str) -> Reco
     """A new job for the caller. Not cancelled if the client leaves: once Qwen accepts, the render
     spends the account's daily quota, so the job is kept and can be found with GET /v1/videos."""
     jobs: JobManager = request.app.state.jobs
-    job = await jobs.create(video, model, request_owner(request.scope))
+    job = await keep_going(jobs.create(video, model, request_owner(request.scope)))
     request.state.account = job["account_id"]
     return job
 
@@ -44,4 +44,4 @@ async def start_video(request: Request, video: VideoRequest, model: str) -> Reco
 async def wait_video(request: Request, job: Record) -> Record:
     """The job once finished (completed or failed); the wait ends if the client leaves, the job does not."""
     jobs: JobManager = request.app.state.jobs
-    return await cancel_on_disconnect(request, jobs.wait(job["id"], job["owner"]))
+    return await jobs.wait(job["id"], job["owner"])
