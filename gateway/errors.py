@@ -2,6 +2,7 @@
 
     GatewayError                      500 server_error
     ├── InvalidRequest                400 invalid_request_error   (param names the field)
+    │   ├── ModelNotSupported         400 model_not_supported (the model lacks what the call needs)
     │   ├── PayloadTooLarge           413
     │   └── UnsupportedMediaType      415
     ├── AuthenticationFailed          401 invalid_api_key
@@ -72,6 +73,10 @@ class GatewayError(Exception):
 class InvalidRequest(GatewayError):
     status = 400
     type = "invalid_request_error"
+
+
+class ModelNotSupported(InvalidRequest):
+    code = "model_not_supported"
 
 
 class PayloadTooLarge(InvalidRequest):

@@ -36,7 +36,16 @@ from .qwen.client import Download, QwenClient
 from .qwen.detail import find_task_id, task_id_from_detail
 from .store import Record, Store, StoreUnavailable
 from .translate.chat import completion_payload
-from .translate.videos import FINISHED, VideoRequest, after_status, failed, new_job, task_id_of, video_object
+from .translate.videos import (
+    FINISHED,
+    VideoRequest,
+    after_status,
+    failed,
+    new_job,
+    rendered,
+    task_id_of,
+    video_object,
+)
 
 log = logging.getLogger("gateway.jobs")
 NAMESPACE = "videos"
@@ -177,7 +186,7 @@ class JobManager:
         if download.status in EXPIRED_URL_STATUSES:
             download.close()
             task = await client.task_status(job["task_id"], self._settings.status_api)
-            if task.status in ("success", "completed") and task.content:
+            if rendered(task.status) and task.content:
                 await self._save({**job, "video_url": task.content})
                 download = await client.open_download(task.content)
         if download.status >= 400 or download.content_type.startswith("text/html"):  # an error or a WAF page

@@ -1,11 +1,9 @@
 """The chat service: one client request's plan, run as the pool's attempts.
 
-What goes upstream, in order of preference:
-  * a continuation of an upstream chat: the client's own `chat_id`/`parent_id`, or a
-    conversation the gateway already sent (`conversations`): only the new turns;
-  * else the whole conversation folded into one message in a new chat;
-  * a folded prompt over `conversation.context_file_chars` keeps its instructions and
-    newest turns inline and sends the older history as context files (§7a).
+What goes upstream: only the new turns of a continued chat (which one: `continuation`),
+else the whole conversation folded into one message in a new chat (`new_chat`, the one place
+a chat call creates an upstream chat). A folded prompt over `conversation.context_file_chars`
+keeps its instructions and newest turns inline and sends the older history as context files (§7a).
 A lost chat or parent folds once (§6); an anti-bot answer to an oversized prompt rests
 no account and goes to no other account (§10).
 """
@@ -15,84 +13,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from starlette.requests import Request
-
-from ..accounts import AccountPool, Lease
-from ..attachments import Attachment, ImageRef, UploadCache, image_refs, load_images, upload_images
+from ..attachments import Attachment, ImageRef, UploadCache, upload_images
 from ..catalog import ResolvedModel
 from ..config import ConversationSettings
-from ..conversations import ConversationMap, Link
-from ..documents import DocumentFile, document_parts, load_documents
+from ..documents import DocumentFile
 from ..errors import (
-    InvalidRequest,
-    NoAccountAvailable,
-    UpstreamAnswerTooLong,
     UpstreamBlocked,
     UpstreamCaptcha,
     UpstreamChatNotFound,
     UpstreamEmptyStream,
-    UpstreamError,
     UpstreamOversizeBlocked,
 )
-from ..middleware import request_owner
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
-from ..qwen.events import Event
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
-from ..translate.answer import AnswerShaper, Shaped
+from ..translate.answer import AnswerShaper
 from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
-from ..translate.completion import AnswerTranslator, Piece
+from ..translate.completion import AnswerTranslator
 from ..translate.context import plan_context
-from .answers import start_answer
+from .answers import ROUNDS, OpenAnswer, start_answer
+from .continuation import Chaining
 
 log = logging.getLogger("gateway.chat")
-T = TypeVar("T")
-ROUNDS = 2  # an unusable answer (missing required call, invalid JSON) is asked for once more
-
-
-@dataclass
-class OpenAnswer:
-    """An upstream answer that has produced its first output, ready to be read on."""
-
-    client: QwenClient
-    translator: AnswerTranslator
-    events: AsyncIterator[Event]
-    first: list[Piece]
-    deadline: float | None = None  # loop time when the try is over (timeouts.max_answer)
-
-    async def pieces(self) -> AsyncIterator[Piece]:
-        for piece in self.first:
-            yield piece
-        while True:
-            timer = asyncio.timeout_at(self.deadline)  # around each read only: never across a yield
-            try:
-                async with timer:
-                    event = await anext(self.events)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                if not timer.expired():
-                    raise
-                raise UpstreamAnswerTooLong("Qwen's answer was still coming after timeouts.max_answer; it was "
-                                            "cut (a retry would run as long)") from None
-            for piece in self.translator.feed(event):
-                yield piece
-
-    async def close(self) -> None:
-        await self.events.aclose()  # type: ignore[attr-defined]
-
-
-@dataclass
-class Chaining:
-    """Who asks, and where their conversation stands upstream (None: fold)."""
-
-    conversations: ConversationMap
-    owner: str
-    link: Link | None = None
 
 
 @dataclass
@@ -146,12 +91,15 @@ class ChatCall:
                 return await self._send(client, chat_id, parent_id, self.instructions, start, translator)
             except UpstreamChatNotFound as exc:
                 log.info("chat %s cannot be continued (%s); folding into a new chat", chat_id, exc.message)
-                if link is not None and self.chaining is not None:
-                    await self.chaining.conversations.forget(link)
-                    self.chaining.link = None
+                if self.chaining is not None:
+                    await self.chaining.drop()
         extra = [correction] if correction else []
-        chat_id = await client.create_chat(self.model_id, self.chat_type)
+        chat_id = await self.new_chat(client)
         return await self._send(client, chat_id, None, self.instructions + extra, 0, translator)
+
+    async def new_chat(self, client: QwenClient) -> str:
+        """The one place a chat call creates its upstream chat (`chats/new`)."""
+        return await client.create_chat(self.model_id, self.chat_type)
 
     async def _send(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
                     start: int, translator: AnswerTranslator | None) -> OpenAnswer:
@@ -172,7 +120,7 @@ class ChatCall:
             log.info("%s for a %d-character prompt; sending its history as a context file",
                      type(exc).__name__, len(prompt))
         if parent_id is None:
-            chat_id = await client.create_chat(self.model_id, self.chat_type)
+            chat_id = await self.new_chat(client)
         return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images,
                                         oversized=False)
 
@@ -261,102 +209,3 @@ class ChatCall:
             account_id=account_id, chat_id=translator.chat_id, parent_id=translator.response_id)
 
 
-async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, str | None]:
-    """Check the request against its model, load its images and documents, and find where its
-    conversation stands upstream; returns the call and the account it must run on (None: any)."""
-    state = request.app.state
-    if chat.parent_id is not None and chat.chat_id is None:
-        raise InvalidRequest("'parent_id' continues an upstream chat and needs 'chat_id' too.", param="parent_id")
-    model = await state.catalog.resolve(chat.model)
-    if "t2t" not in model.info.chat_types:
-        raise InvalidRequest(f"The model '{chat.model}' does not chat (it offers "
-                             f"{', '.join(sorted(model.info.chat_types))}); see GET /v1/models.", param="model",
-                             code="model_not_supported")
-    if chat.web_search and "search" not in model.info.chat_types:
-        raise InvalidRequest(f"The model '{model.info.id}' cannot search the web; drop 'web_search_options' or "
-                             "pick a model with search (see GET /v1/models).", param="web_search_options",
-                             code="model_not_supported")
-    request.state.model = model.info.id
-    owner = await state.chats.owner(chat.chat_id) if chat.chat_id else None
-    if owner is None and chat.chat_id is not None:
-        log.info("chat %s has no known owner here; folding into a new chat", chat.chat_id)
-        chat = replace(chat, chat_id=None, parent_id=None)
-    refs = image_refs(chat.messages)
-    if (refs or hosted_images(chat.messages[-1])) and not model.info.vision:
-        raise InvalidRequest(f"The model '{model.info.id}' cannot read images; use a vision model.", param="model")
-    if document_parts(chat.messages) and not model.info.document:
-        raise InvalidRequest(f"The model '{model.info.id}' cannot read documents; use a model with the "
-                             "document capability (see GET /v1/models).", param="model", code="model_not_supported")
-    images = await load_images(refs, state.media) if refs else []
-    documents = await load_documents(request, chat.messages)
-    chaining = await _chaining(request, chat, model.info.id)
-    if chaining is not None and chaining.link is not None:
-        owner = chaining.link.account_id
-    uploads = list(zip(refs, images, strict=False))
-    call = ChatCall(chat, model, state.settings.timeouts.first_event, uploads, state.media.uploads,
-                    conversation=state.settings.conversation, chaining=chaining,
-                    documents=Documents(documents, state.media.uploads.sts_keys, state.settings.media.parse_poll,
-                                        state.settings.media.parse_wait),
-                    max_answer=state.settings.timeouts.max_answer)
-    return call, owner
-
-
-async def acquire(pool: AccountPool, call: ChatCall, attempt: Callable[[QwenClient], Awaitable[T]],
-                  owner: str | None) -> Lease[T]:
-    """The pool's attempt; a chained conversation whose account fails folds on any account instead
-    of failing (a client's own chat_id stays pinned: only its account knows that chat)."""
-    chaining = call.chaining
-    try:
-        return await pool.acquire(attempt, pinned=owner)
-    except (UpstreamError, NoAccountAvailable) as exc:
-        if chaining is None or chaining.link is None or not getattr(exc, "retry_elsewhere", True):
-            raise
-        log.info("the account of chat %s failed (%s); folding on another account", chaining.link.chat_id,
-                 exc.message)
-        chaining.link = None
-        return await pool.acquire(attempt)
-
-
-async def _chaining(request: Request, chat: ChatRequest, model_id: str) -> Chaining | None:
-    """The stored upstream chat this conversation continues, if its account can serve now."""
-    conversations = request.app.state.conversations
-    if chat.chat_id is not None or not conversations.enabled:
-        return None
-    chaining = Chaining(conversations, request_owner(request.scope))
-    link = await conversations.find(chaining.owner, model_id, "\n".join(chat.instructions()), chat.messages)
-    if link is not None:  # its chat lives on one account: fold rather than wait for a resting one
-        healthy = {a["id"] for a in request.app.state.pool.status() if a["modes"]["t2t"]["state"] == "healthy"}
-        chaining.link = link if link.account_id in healthy else None
-    return chaining
-
-
-class AnswerStream:
-    """A streamed answer read through the shaper, asking once more for an unusable one.
-
-    `pieces()` yields what may reach the client now; then `shaped` holds what is left
-    (content held back, tool calls found). A second round happens only while nothing
-    of the content has gone out, since it could not replace it.
-    """
-
-    def __init__(self, call: ChatCall, answer: OpenAnswer) -> None:
-        self.call = call
-        self.answer = answer
-        self.shaped = Shaped("")
-
-    async def pieces(self) -> AsyncIterator[Piece]:
-        sent = False
-        for round_ in range(ROUNDS):
-            shaper = self.call.shaper()
-            async for piece in self.answer.pieces():
-                out = shaper.feed(piece)
-                if out is not None:
-                    sent = sent or out[0] == "content"
-                    yield out
-            self.shaped = shaper.finish()
-            if self.shaped.correction is None or round_ == ROUNDS - 1 or sent:
-                return
-            await self.answer.close()
-            self.answer = await self.call.open(self.answer.client, self.shaped.correction, self.answer.translator)
-
-    async def close(self) -> None:
-        await self.answer.close()

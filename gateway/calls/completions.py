@@ -15,8 +15,11 @@ from ..errors import GatewayError
 from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest
 from ..translate.completion import DONE, AnswerTranslator, error_event
-from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
+from .answers import AnswerStream, OpenAnswer
+from .chat import ChatCall
+from .continuation import acquire
 from .lifetime import CutOnShutdown, stream_failure
+from .prepare import prepare_call
 
 
 async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
@@ -24,7 +27,7 @@ async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    lease = await acquire(pool, call, call.complete, owner)
+    lease = await acquire(pool, call.complete, owner, call.chaining)
     lease.release()
     request.state.account = lease.account_id
     request.state.usage = lease.value.get("usage")  # for /metrics
@@ -37,7 +40,7 @@ async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Le
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    opened: Lease[OpenAnswer] = await acquire(pool, call, call.open, owner)
+    opened: Lease[OpenAnswer] = await acquire(pool, call.open, owner, call.chaining)
     request.state.account = opened.account_id
     request.state.translator = opened.value.translator  # its usage, once the stream ends, for /metrics
     state.chats.remember(opened.value.translator.chat_id, opened.account_id)

@@ -17,15 +17,13 @@ from starlette.requests import Request
 
 from ..accounts import AccountPool
 from ..attachments import Attachment, MediaState, gather_or_cancel, upload_images
-from ..catalog import ModelInfo, ResolvedModel
-from ..errors import InvalidRequest
+from ..catalog import ModelCatalog, ModelInfo
 from ..qwen.client import QwenClient
 from ..qwen.detail import images_from_detail
 from ..qwen.files import download
 from ..translate.chat import completion_payload
-from ..translate.images import GeneratedImage, ImageCollector, ImageRequest, default_model
-
-_CAPABILITY = {"t2i": "image generation", "image_edit": "image editing"}
+from ..translate.images import GeneratedImage, ImageCollector, ImageRequest
+from .continuation import own_chat
 
 
 class ImageCall:
@@ -127,9 +125,7 @@ async def image_in_chat(request: Request, image_request: ImageRequest, chat_id: 
     state = request.app.state
     model = await image_model(request, image_request, "t2i")
     request.state.model = model.id
-    owner = await state.chats.owner(chat_id) if chat_id else None
-    if owner is None:
-        chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
+    chat_id, parent_id, owner = await own_chat(state.chats, chat_id, parent_id)
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     pool: AccountPool = state.pool
     lease = await pool.acquire(call.answer, pinned=owner, mode="t2i")
@@ -140,19 +136,7 @@ async def image_in_chat(request: Request, image_request: ImageRequest, chat_id: 
 
 
 async def image_model(request: Request, image_request: ImageRequest, chat_type: str) -> ModelInfo:
-    """The named (or configured, or first capable) model, checked to offer `chat_type`."""
+    """The named (or configured, or catalog's default) model, checked to offer `chat_type`."""
     state = request.app.state
-    name = image_request.model or state.settings.media.image_model
-    if name:
-        resolved: ResolvedModel = await state.catalog.resolve(name)
-        model = resolved.info
-    else:
-        found = default_model(await state.catalog.models(), chat_type)
-        if found is None:
-            raise InvalidRequest(f"No Qwen model offers {_CAPABILITY[chat_type]}; name one with 'model'.",
-                                 param="model")
-        model = found
-    if chat_type not in model.chat_types:
-        raise InvalidRequest(f"The model '{model.id}' does not support {_CAPABILITY[chat_type]}; "
-                             "pick one that does (see GET /v1/models).", param="model")
-    return model
+    catalog: ModelCatalog = state.catalog
+    return (await catalog.pick(image_request.model or state.settings.media.image_model, chat_type)).info

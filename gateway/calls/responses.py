@@ -24,8 +24,11 @@ from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
-from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
+from .answers import AnswerStream, OpenAnswer
+from .chat import ChatCall
+from .continuation import acquire
 from .lifetime import CutOnShutdown, stream_failure
+from .prepare import prepare_call
 
 NAMESPACE = "responses"
 KEEP_SECONDS = 30 * 24 * 3600  # OpenAI keeps stored responses for 30 days
@@ -106,7 +109,7 @@ async def _hosted_files(request: Request, items: list[dict[str, Any]]) -> tuple[
 async def create(request: Request, planned: Planned) -> dict[str, Any]:
     """A whole response: the chat answer, rendered as output items, kept if asked."""
     pool: AccountPool = request.app.state.pool
-    lease = await acquire(pool, planned.call, planned.call.complete, planned.account)
+    lease = await acquire(pool, planned.call.complete, planned.account, planned.call.chaining)
     lease.release()
     request.state.account = lease.account_id
     completion = lease.value
@@ -128,7 +131,7 @@ async def create(request: Request, planned: Planned) -> dict[str, Any]:
 async def open_stream(request: Request, planned: Planned) -> Lease[OpenAnswer]:
     """The upstream answer, primed to its first output: failures up to here are plain HTTP errors."""
     pool: AccountPool = request.app.state.pool
-    opened = await acquire(pool, planned.call, planned.call.open, planned.account)
+    opened = await acquire(pool, planned.call.open, planned.account, planned.call.chaining)
     request.state.account = opened.account_id
     request.app.state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     return opened

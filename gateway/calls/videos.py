@@ -8,7 +8,6 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ..catalog import ModelCatalog
-from ..errors import InvalidRequest
 from ..jobs import JobManager
 from ..middleware import request_owner
 from ..store import Record
@@ -18,18 +17,7 @@ from .lifetime import keep_going
 
 async def video_model(catalog: ModelCatalog, requested: str | None) -> str:
     """The upstream id of a model that can make videos (chat type t2v)."""
-    models = await catalog.models()
-    capable = [m.id for m in models if "t2v" in m.chat_types]
-    if requested is None:
-        if not capable:
-            raise InvalidRequest("No upstream model can make videos (none lists chat type t2v).", param="model",
-                                 status=404, code="model_not_found")
-        return capable[0]
-    model = (await catalog.resolve(requested)).info
-    if "t2v" not in model.chat_types:
-        raise InvalidRequest(f"The model '{requested}' cannot make videos; use one of: {', '.join(capable) or 'none'}.",
-                             param="model", code="model_not_supported")
-    return model.id
+    return (await catalog.pick(requested, "t2v")).info.id
 
 
 async def start_video(request: Request, video: VideoRequest, model: str) -> Record:
