@@ -4,7 +4,9 @@ A call is an `attempt(client)` coroutine that must fail before anything reaches 
 client (a stream is primed up to its first delta inside the attempt). The pool picks
 the least busy healthy account, runs the attempt, and on an UpstreamError punishes
 the account as the error says and tries another, within `max_attempts` and one
-overall deadline. The winning account stays leased until the caller releases it.
+overall deadline. `run` is a one-shot call (the account is free again when it returns);
+`acquire` holds the winning account in a `Lease` until it is released (`async with lease:`
+around a stream). Callers change an account only through the pool's methods.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from typing import Any, Generic, TypeVar
 
 from .blame import blame_request, suspects_request
 from .config import Cooldowns
-from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTransport
+from .errors import (
+    AccountsRateLimited,
+    GatewayError,
+    NoAccountAvailable,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTransport,
+)
 from .modes import MODES, ModeRests
 from .qwen.client import QwenClient
 from .slots import SharedSlots
@@ -67,16 +76,22 @@ class Account:
         return self.modes.reasons.get(mode, "") if self.cool_until <= now and mode else self.cool_reason
 
 
-class Lease(Generic[T]):
-    """An account held for one call; `release()` exactly once (idempotent)."""
+@dataclass(frozen=True, slots=True)
+class Served(Generic[T]):
+    """What a one-shot call (`AccountPool.run`) returns: its value and the account that served it."""
 
-    def __init__(self, pool: AccountPool, account: Account, value: T, slot: str | None = None,
-                 mode: str = "t2t") -> None:
-        self._pool = pool
-        self._mode = mode
+    value: T
+    account_id: str
+
+
+class Lease(Generic[T]):
+    """An account held for one call; `release()` exactly once (idempotent), or `async with lease:`
+    around the rest of the call (a stream), which releases it with the error that ended it."""
+
+    def __init__(self, account: Account, value: T, settle: Callable[[BaseException | None], None]) -> None:
         self.account = account
         self.value = value
-        self._slot = slot  # a shared concurrency slot (several replicas), see slots.py
+        self._settle = settle  # the pool's: frees the account and its slot, and marks it by the outcome
         self._released = False
 
     @property
@@ -85,14 +100,16 @@ class Lease(Generic[T]):
 
     def release(self, error: BaseException | None = None) -> None:
         """Free the account; an UpstreamError met after the commit still punishes it."""
-        if self._released:
-            return
-        self._released = True
-        self._pool._free(self.account, self._slot)
-        if isinstance(error, UpstreamError):
-            self._pool._punish(self.account, error, self._mode)
-        elif error is None:
-            self.account.failures, self.account.unreachable = 0, ""
+        if not self._released:
+            self._released = True
+            self._settle(error)
+
+    async def __aenter__(self) -> Lease[T]:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        # A cancelled or closed stream (the client left) says nothing of the account: a success.
+        self.release(exc if isinstance(exc, Exception) else None)
 
 
 class AccountPool:
@@ -124,13 +141,10 @@ class AccountPool:
     async def close(self) -> None:
         await asyncio.gather(*(a.client.close() for a in self.accounts))
 
-    def client(self, account_id: str | None = None) -> QwenClient | None:
-        """Any client (or the named one), for calls that need no lease, like /api/models."""
-        if account_id is not None:
-            account = self._by_id.get(account_id)
-            return account.client if account else None
-        usable = [a for a in self.accounts if not a.invalid] or self.accounts  # the model list needs no token
-        return usable[0].client if usable else None
+    def client(self, account_id: str) -> QwenClient | None:
+        """The named account's client, for calls bound to it whatever its health (a video's polls)."""
+        account = self._by_id.get(account_id)
+        return account.client if account else None
 
     def remember_chat(self, chat_id: str | None, account_id: str) -> None:
         """Upstream chats belong to the account that created them; later turns must use it."""
@@ -190,10 +204,64 @@ class AccountPool:
                 self._free(account, slot)
                 raise
             self._punish_all(suspects, mode)  # another account served it: those failures were the accounts'
-            return Lease(self, account, value, slot, mode)
+            return Lease(account, value, self._settler(account, slot, mode))
         assert last is not None
         self._punish_all(suspects, mode)
         raise self._client_error(last, mode)
+
+    async def run(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None,
+                  mode: str = "t2t") -> Served[T]:
+        """A one-shot call: `attempt` returns the whole answer, so the account is free again at once."""
+        lease = await self.acquire(attempt, pinned=pinned, mode=mode)
+        lease.release()
+        return Served(lease.value, lease.account_id)
+
+    async def ask(self, call: Callable[[QwenClient], Awaitable[T]]) -> T:
+        """A call that takes no slot (the model list): through the least busy healthy account, else
+        any usable one (the list needs no token); a failure counts against that account."""
+        now = self._clock()
+        usable = [a for a in self.accounts if not a.invalid] or self.accounts
+        if not usable:
+            raise NoAccountAvailable("no Qwen account is configured")
+        healthy = [a for a in usable if a.state(now) == "healthy"] or usable
+        account = min(healthy, key=lambda a: (bool(a.unreachable), a.in_flight / a.limit, a.served))
+        try:
+            return await call(account.client)
+        except UpstreamError as error:
+            self._punish(account, error)
+            raise
+
+    def add(self, client: QwenClient, limit: int) -> Account:
+        """A new account, serving from now on (the status page adds one from a pasted token)."""
+        account = Account(client, limit)
+        self.accounts.append(account)
+        self._by_id[account.id] = account
+        return account
+
+    def pause(self, account_id: str, reason: str, seconds: float) -> None:
+        """Rest the account for `seconds` with `reason` (the operator's pause), on every replica."""
+        account = self._by_id[account_id]
+        account.cool_until, account.cool_reason = self.now() + seconds, reason
+        self._marked(account)
+
+    def resume(self, account_id: str, reason: str) -> bool:
+        """Lift a rest given with `reason`; False when the account rests for another reason or not at all."""
+        account = self._by_id[account_id]
+        if account.cool_reason != reason:
+            return False
+        account.cool_until, account.cool_reason = 0.0, ""
+        self._marked(account)
+        self._wake_next()  # a call waiting for any free account may take this one
+        return True
+
+    def _settler(self, account: Account, slot: str | None, mode: str) -> Callable[[BaseException | None], None]:
+        def settle(error: BaseException | None) -> None:
+            self._free(account, slot)
+            if isinstance(error, UpstreamError):
+                self._punish(account, error, mode)
+            elif error is None:
+                account.failures, account.unreachable = 0, ""
+        return settle
 
     def _punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
         """Count held failures, once per account: a request retried on its only account counts once."""
@@ -343,13 +411,10 @@ class AccountPool:
             wait = max(1, math.ceil(min(a.free_at(now, mode) for a in cooling) - now))
             reasons = ", ".join(sorted({a.reason(now, mode) for a in cooling}))
             scope = f" for {mode}" if any(a.modes.resting(mode, now) for a in cooling) else ""
-            error = NoAccountAvailable(
-                f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
-                headers={"retry-after": str(wait)},
-            )
-            if all(a.reason(now, mode) == "rate limited" for a in cooling):
-                error.status, error.type, error.code = 429, "rate_limit_exceeded", "rate_limit_exceeded"
-            return error
+            kind = AccountsRateLimited if all(a.reason(now, mode) == "rate limited" for a in cooling) \
+                else NoAccountAvailable
+            return kind(f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
+                        headers={"retry-after": str(wait)})
         detail = f": {last.message}" if last is not None else ""
         return NoAccountAvailable(
             f"every Qwen account has an invalid token; replace the tokens{detail}", headers={"x-should-retry": "false"}

@@ -8,7 +8,8 @@
     ├── AuthenticationFailed          401 invalid_api_key
     ├── NotFound                      404 not_found
     │   └── ModelNotFound             404 model_not_found
-    ├── NoAccountAvailable            503 no_available_account (or 429 + Retry-After when all cool)
+    ├── NoAccountAvailable            503 no_available_account
+    │   └── AccountsRateLimited       429 rate_limit_exceeded + Retry-After: every account's quota is spent
     ├── ShuttingDown                  503 shutting_down: a stream cut by a server shutdown
     ├── Overloaded                    503 overloaded + Retry-After: too many request bytes at once
     └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
@@ -112,6 +113,14 @@ class NoAccountAvailable(GatewayError):
     status = 503
     type = "server_error"
     code = "no_available_account"
+
+
+class AccountsRateLimited(NoAccountAvailable):
+    """Every account rests because Qwen rate-limited it: the client should come back later."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
 
 
 class ShuttingDown(GatewayError):

@@ -32,8 +32,9 @@ from .errors import (
     UpstreamNoTaskId,
     UpstreamUnauthorized,
 )
-from .qwen.client import Download, QwenClient
+from .qwen.client import QwenClient
 from .qwen.detail import find_task_id, task_id_from_detail
+from .qwen.replies import Download
 from .store import Record, Store, StoreUnavailable
 from .translate.chat import completion_payload
 from .translate.videos import (
@@ -122,7 +123,7 @@ class JobManager:
             chat_id = await client.create_chat(model, "t2v")
             payload = completion_payload(chat_id=chat_id, model=model, content=request.prompt, chat_type="t2v",
                                          size=request.ratio, stream=False)
-            reply = await client.post_json(f"/api/v2/chat/completions?chat_id={chat_id}", payload)
+            reply = await client.complete(chat_id, payload)
             # §5: the usual place, else anywhere in the reply, else the chat detail (5 reads)
             task_id = task_id_of(reply) or find_task_id(reply) or await task_id_from_detail(
                 client, chat_id, delay=self._settings.detail_interval)
@@ -131,8 +132,7 @@ class JobManager:
                                        chat_id=chat_id, reply=reply)
             return chat_id, task_id
 
-        lease = await self._pool.acquire(attempt, mode="t2v")
-        lease.release()
+        lease = await self._pool.run(attempt, mode="t2v")
         chat_id, task_id = lease.value
         job = new_job(request, model, lease.account_id, task_id, self._clock(), self._settings.job_ttl, chat_id)
         job["owner"] = owner

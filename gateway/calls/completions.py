@@ -17,7 +17,7 @@ from ..translate.chat import ChatRequest
 from ..translate.completion import DONE, AnswerTranslator, error_event
 from .answers import AnswerStream, OpenAnswer
 from .chat import ChatCall
-from .continuation import acquire
+from .continuation import hold, run
 from .lifetime import CutOnShutdown, stream_failure
 from .prepare import prepare_call
 
@@ -27,12 +27,11 @@ async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    lease = await acquire(pool, call.complete, owner, call.chaining)
-    lease.release()
-    request.state.account = lease.account_id
-    request.state.usage = lease.value.get("usage")  # for /metrics
-    state.chats.remember(lease.value["chat_id"], lease.account_id)
-    return lease.value
+    served = await run(pool, call.complete, owner, call.chaining)
+    request.state.account = served.account_id
+    request.state.usage = served.value.get("usage")  # for /metrics
+    state.chats.remember(served.value["chat_id"], served.account_id)
+    return served.value
 
 
 async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Lease[OpenAnswer]]:
@@ -40,7 +39,7 @@ async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Le
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    opened: Lease[OpenAnswer] = await acquire(pool, call.open, owner, call.chaining)
+    opened: Lease[OpenAnswer] = await hold(pool, call.open, owner, call.chaining)
     request.state.account = opened.account_id
     request.state.translator = opened.value.translator  # its usage, once the stream ends, for /metrics
     state.chats.remember(opened.value.translator.chat_id, opened.account_id)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..accounts import AccountPool, Lease
+from ..accounts import AccountPool, Lease, Served
 from ..chat_owners import ChatOwners
 from ..conversations import ConversationMap, Link
 from ..errors import NoAccountAvailable, UpstreamError
@@ -26,6 +26,7 @@ from ..qwen.client import QwenClient
 
 log = logging.getLogger("gateway.chat")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -67,16 +68,27 @@ async def find_chaining(conversations: ConversationMap, pool: AccountPool, owner
     return chaining
 
 
-async def acquire(pool: AccountPool, attempt: Callable[[QwenClient], Awaitable[T]], owner: str | None,
-                  chaining: Chaining | None) -> Lease[T]:
-    """The pool's attempt on the account the conversation lives on; a chained conversation whose
-    account fails folds on any account instead of failing."""
+async def run(pool: AccountPool, attempt: Callable[[QwenClient], Awaitable[T]], owner: str | None,
+              chaining: Chaining | None) -> Served[T]:
+    """A whole answer (`pool.run`) on the account the conversation lives on, folding as `_folding` says."""
+    return await _folding(lambda pinned: pool.run(attempt, pinned=pinned), owner, chaining)
+
+
+async def hold(pool: AccountPool, attempt: Callable[[QwenClient], Awaitable[T]], owner: str | None,
+               chaining: Chaining | None) -> Lease[T]:
+    """A stream's account (`pool.acquire`), held until its lease is released."""
+    return await _folding(lambda pinned: pool.acquire(attempt, pinned=pinned), owner, chaining)
+
+
+async def _folding(start: Callable[[str | None], Awaitable[R]], owner: str | None, chaining: Chaining | None) -> R:
+    """`start` on the owner's account; a chained conversation whose account fails folds on any
+    account instead of failing (a client's own chat_id stays pinned: only its account knows it)."""
     try:
-        return await pool.acquire(attempt, pinned=owner)
+        return await start(owner)
     except (UpstreamError, NoAccountAvailable) as exc:
         if chaining is None or chaining.link is None or not getattr(exc, "retry_elsewhere", True):
             raise
         log.info("the account of chat %s failed (%s); folding on another account", chaining.link.chat_id,
                  exc.message)
         chaining.link = None
-        return await pool.acquire(attempt)
+        return await start(None)

@@ -102,8 +102,7 @@ class ImageBatch:
 
     async def _one(self) -> list[GeneratedImage]:
         pool: AccountPool = self._request.app.state.pool
-        lease = await pool.acquire(self._call.run, mode="t2i")
-        lease.release()  # the whole answer is in hand: nothing else to hold the account for
+        lease = await pool.run(self._call.run, mode="t2i")  # the whole answer: the account is free again
         self._accounts.append(lease.account_id)
         self._request.state.account = ",".join(sorted(set(self._accounts)))
         return lease.value
@@ -128,8 +127,7 @@ async def image_in_chat(request: Request, image_request: ImageRequest, chat_id: 
     chat_id, parent_id, owner = await own_chat(state.chats, chat_id, parent_id)
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     pool: AccountPool = state.pool
-    lease = await pool.acquire(call.answer, pinned=owner, mode="t2i")
-    lease.release()
+    lease = await pool.run(call.answer, pinned=owner, mode="t2i")
     state.chats.remember(lease.value.chat_id, lease.account_id)
     request.state.account = lease.account_id
     return lease.value

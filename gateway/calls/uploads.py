@@ -55,8 +55,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
         return await upload(client, part.data, filename, content_type, keys=media.uploads.sts_keys)
 
     pool: AccountPool = state.pool
-    lease = await pool.acquire(attempt)
-    lease.release()
+    lease = await pool.run(attempt)
     request.state.account = lease.account_id
     created = int(time.time())
     record: dict[str, Any] = {

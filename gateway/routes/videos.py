@@ -16,7 +16,7 @@ from ..forms import read_form
 from ..jobs import JobManager
 from ..limits import read_json
 from ..middleware import request_owner
-from ..qwen.client import Download
+from ..qwen.replies import Download
 from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
 from .common import json_response
