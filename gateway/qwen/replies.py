@@ -14,9 +14,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ..errors import UpstreamBlocked, UpstreamContract, UpstreamTransport, UpstreamUnauthorized
+from ..errors import UpstreamBlocked, UpstreamContract, UpstreamUnauthorized
 from .events import AnswerSelector, Delta, Event, error_from_body, parse_event, raise_for_error
 from .sse import SSEDecoder
+from .transport import guard
 
 DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
 
@@ -49,11 +50,10 @@ class Download:
         self._response = response
 
     async def chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        try:
+        broke_off = "the download from Qwen's file host broke off"
+        async with guard(str(self._response.url), "", broke_off, broke_off):
             async for chunk in self._response.content.iter_chunked(size):
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError):
-            raise UpstreamTransport("the download from Qwen's file host broke off") from None
 
     def close(self) -> None:
         self._response.close()

@@ -51,8 +51,9 @@ def cause(exc: BaseException) -> str:
 
 class guard:  # noqa: N801 - used as a context manager, like contextlib's
     """The one place an aiohttp failure becomes an UpstreamError: a timeout an UpstreamTimeout
-    (`timed_out` says of what), anything else on the wire an UpstreamTransport naming the host
-    (or `broke_off`, for a body that stops mid-way). UpstreamErrors pass through as they are."""
+    (`timed_out` says of what), anything else on the wire an UpstreamTransport naming the host;
+    with `broke_off` (a body already flowing), either is an UpstreamTransport saying so.
+    UpstreamErrors pass through as they are."""
 
     __slots__ = ("_account_id", "_broke_off", "_timed_out", "_url")
 
@@ -65,9 +66,9 @@ class guard:  # noqa: N801 - used as a context manager, like contextlib's
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, UpstreamError):
             return
+        if self._broke_off is not None and isinstance(exc, TimeoutError | aiohttp.ClientError):
+            raise UpstreamTransport(self._broke_off) from None
         if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(self._timed_out) from None
         if isinstance(exc, aiohttp.ClientError):
-            if self._broke_off is not None:
-                raise UpstreamTransport(self._broke_off) from None
             raise transport_error(exc, self._url, self._account_id) from None
