@@ -31,9 +31,10 @@ from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
 from ..translate.answer import AnswerShaper
-from ..translate.chat import ChatRequest, completion_payload, compose_prompt, fold_lines, hosted_images
+from ..translate.chat import ChatRequest, completion_payload
 from ..translate.completion import AnswerTranslator
 from ..translate.context import plan_context
+from ..translate.turn import Continuation, Turn, chat_mode, plan_turn
 from .answers import ROUNDS, OpenAnswer, start_answer
 from .continuation import Chaining
 
@@ -55,21 +56,20 @@ class Documents:
 
 
 class ChatCall:
-    """One client request's plan; `open` and `complete` are the pool's attempts."""
+    """One client request's plan; `open` and `complete` are the pool's attempts. What each try
+    sends is planned by `translate/turn.plan_turn`; this runs it on an account."""
 
     def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float,
                  images: list[tuple[ImageRef, Attachment]] | None = None, uploads: UploadCache | None = None,
                  *, conversation: ConversationSettings | None = None, chaining: Chaining | None = None,
                  documents: Documents | None = None, max_answer: float | None = None) -> None:
         self.chat = chat
+        self.model = model
         self._max_answer = max_answer  # seconds a try's whole answer may take
         self.images = images or []
         self._uploads = uploads
         self.model_id = model.info.id
-        self.chat_type = "search" if model.search or chat.web_search else "t2t"
-        wants = model.thinking or bool(chat.thinking)
-        # §9: a think_skip model refuses thinking off; its reasoning comes back as reasoning_content
-        self.thinking = model.info.must_think or (wants and model.info.thinking and chat.thinking is not False)
+        self.chat_type, self.thinking = chat_mode(chat, model)
         self.instructions = chat.instructions()
         self._first_event_timeout = first_event_timeout
         self.conversation = conversation or ConversationSettings()
@@ -79,58 +79,64 @@ class ChatCall:
     def shaper(self) -> AnswerShaper:
         return AnswerShaper(self.chat.tools, self.chat.json_format)
 
+    def plan(self, continuing: Continuation | None, correction: str | None = None) -> Turn:
+        return plan_turn(self.chat, self.model, continuing=continuing, correction=correction,
+                         image_messages=[ref.message_index for ref, _ in self.images],
+                         document_messages=[d.message_index for d in self.documents.files],
+                         context_file_chars=self.conversation.context_file_chars)
+
+    def continuing(self) -> Continuation | None:
+        """The upstream chat this call continues: the client's own, or the linked conversation's."""
+        link = self.chaining.link if self.chaining is not None else None
+        if link is not None:
+            return Continuation(link.chat_id, link.parent_id, link.consumed)
+        if self.chat.chat_id is not None:
+            return Continuation(self.chat.chat_id, self.chat.parent_id, len(self.chat.messages) - 1)
+        return None
+
     async def open(self, client: QwenClient, correction: str | None = None,
                    translator: AnswerTranslator | None = None) -> OpenAnswer:
-        chat = self.chat
-        link = self.chaining.link if self.chaining is not None else None
-        if correction is None and (chat.chat_id is not None or link is not None):
-            chat_id, parent_id, start = (chat.chat_id, chat.parent_id, len(chat.messages) - 1) if link is None \
-                else (link.chat_id, link.parent_id, link.consumed)
-            assert chat_id is not None  # the request's own chat id, or the link's
+        continuing = self.continuing() if correction is None else None
+        if continuing is not None:
             try:
-                return await self._send(client, chat_id, parent_id, self.instructions, start, translator)
+                return await self._send(client, self.plan(continuing), translator)
             except UpstreamChatNotFound as exc:
-                log.info("chat %s cannot be continued (%s); folding into a new chat", chat_id, exc.message)
+                log.info("chat %s cannot be continued (%s); folding into a new chat", continuing.chat_id,
+                         exc.message)
                 if self.chaining is not None:
                     await self.chaining.drop()
-        extra = [correction] if correction else []
-        chat_id = await self.new_chat(client)
-        return await self._send(client, chat_id, None, self.instructions + extra, 0, translator)
+        return await self._send(client, self.plan(None, correction), translator)
 
     async def new_chat(self, client: QwenClient) -> str:
         """The one place a chat call creates its upstream chat (`chats/new`)."""
         return await client.create_chat(self.model_id, self.chat_type)
 
-    async def _send(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
-                    start: int, translator: AnswerTranslator | None) -> OpenAnswer:
-        """Send `messages[start:]` (all of them in a new chat), as a context file when too long (§7a)."""
-        messages, earlier = self.chat.messages[start:], self.chat.messages[:start]
-        images = [image for ref, image in self.images if ref.message_index >= start]
-        prompt = compose_prompt(instructions, "\n\n".join(fold_lines(messages, earlier)))
-        if len(prompt) > self.conversation.context_file_chars:
-            return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images,
-                                            oversized=True)
+    async def _send(self, client: QwenClient, turn: Turn, translator: AnswerTranslator | None) -> OpenAnswer:
+        """Send the turn (in a new chat unless it continues one), its history as context files when
+        too long (§7a)."""
+        chat_id = turn.continuing.chat_id if turn.continuing is not None else await self.new_chat(client)
+        parent_id = turn.continuing.parent_id if turn.continuing is not None else None
+        if turn.oversized:
+            return await self._with_context(client, chat_id, parent_id, turn, translator, oversized=True)
         try:
-            return await self._open(client, chat_id, prompt, parent_id, translator, images, start=start)
+            return await self._open(client, chat_id, turn.prompt, parent_id, turn, translator)
         except (UpstreamEmptyStream, UpstreamCaptcha) as exc:
             # §7a/§10: Qwen's size limit floats (R saw the stub at 92,160 bytes); for a long prompt
             # these mean "too long", so the same account tries once more with the file forced.
-            if len(prompt) < self.conversation.empty_retry_chars:
+            if len(turn.prompt) < self.conversation.empty_retry_chars:
                 raise
             log.info("%s for a %d-character prompt; sending its history as a context file",
-                     type(exc).__name__, len(prompt))
+                     type(exc).__name__, len(turn.prompt))
         if parent_id is None:
             chat_id = await self.new_chat(client)
-        return await self._with_context(client, chat_id, parent_id, instructions, start, translator, images,
-                                        oversized=False)
+        return await self._with_context(client, chat_id, parent_id, turn, translator, oversized=False)
 
-    async def _with_context(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
-                            start: int, translator: AnswerTranslator | None, images: list[Attachment], *,
-                            oversized: bool) -> OpenAnswer:
+    async def _with_context(self, client: QwenClient, chat_id: str, parent_id: str | None, turn: Turn,
+                            translator: AnswerTranslator | None, *, oversized: bool) -> OpenAnswer:
         """`oversized`: the prompt was over the threshold, so an anti-bot answer is not the account's fault;
         else (a forced file after an anti-bot answer or an empty stream) only one now is a block."""
-        conversation = self.conversation
-        plan = plan_context(instructions, self.chat.messages[start:], tail_chars=conversation.inline_tail_chars,
+        conversation, start = self.conversation, turn.start
+        plan = plan_context(turn.instructions, self.chat.messages[start:], tail_chars=conversation.inline_tail_chars,
                             part_chars=conversation.context_part_chars, stamp=int(time.time() * 1000),
                             earlier=self.chat.messages[:start])
         entries = []
@@ -140,8 +146,7 @@ class ChatCall:
         log.info("prompt of %d characters: %d moved into %d context file(s)", len(plan.prompt) + plan.moved_chars,
                  plan.moved_chars, len(entries))
         try:
-            return await self._open(client, chat_id, plan.prompt, parent_id, translator, images, start=start,
-                                    context_files=entries)
+            return await self._open(client, chat_id, plan.prompt, parent_id, turn, translator, entries)
         except UpstreamBlocked as exc:
             if not oversized:
                 raise
@@ -149,21 +154,21 @@ class ChatCall:
                 "Qwen answered this very long conversation with its anti-bot reply even with the history in a "
                 f"context file; the account is not to blame ({exc.message})") from None
 
-    async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None,
-                    translator: AnswerTranslator | None, images: list[Attachment], *, start: int = 0,
+    async def _open(self, client: QwenClient, chat_id: str, content: str, parent_id: str | None, turn: Turn,
+                    translator: AnswerTranslator | None,
                     context_files: list[dict[str, Any]] | None = None) -> OpenAnswer:
         # Uploads are per account (STS credentials), so they happen inside the attempt.
+        images = [self.images[i][1] for i in turn.images]
         files = await upload_images(client, images, self._uploads) if images and self._uploads else []
-        files += [hosted_image_entry(url) for url in hosted_images(self.chat.messages[-1])]
-        for document in self.documents.files:  # the documents of the turns sent now
-            if document.message_index >= start:
-                uploaded = await self.documents.upload(client, document.data, document.name,
-                                                       document.content_type)
-                files.append(document_entry(uploaded))
+        files += [hosted_image_entry(url) for url in turn.hosted_images]
+        for index in turn.documents:  # the documents of the turns sent now
+            document = self.documents.files[index]
+            uploaded = await self.documents.upload(client, document.data, document.name, document.content_type)
+            files.append(document_entry(uploaded))
         files += context_files or []
         payload = completion_payload(
             chat_id=chat_id, model=self.model_id, content=content, parent_id=parent_id, files=files,
-            chat_type=self.chat_type, thinking=self.thinking, thinking_budget=self.chat.thinking_budget,
+            chat_type=turn.chat_type, thinking=turn.thinking, thinking_budget=turn.thinking_budget,
         )
         translator = translator or AnswerTranslator(self.chat.model, content)
         translator.chat_id = chat_id
