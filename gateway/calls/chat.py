@@ -30,7 +30,7 @@ from ..errors import (
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
-from ..translate.answer import AnswerShaper
+from ..translate.answer import ClientAnswerShaper
 from ..translate.chat import ChatRequest, completion_payload
 from ..translate.completion import AnswerTranslator
 from ..translate.context import plan_context
@@ -76,8 +76,8 @@ class ChatCall:
         self.chaining = chaining
         self.documents = documents or Documents()
 
-    def shaper(self) -> AnswerShaper:
-        return AnswerShaper(self.chat.tools, self.chat.json_format)
+    def shaper(self) -> ClientAnswerShaper:
+        return ClientAnswerShaper(self.chat.tools, self.chat.json_format)
 
     def plan(self, continuing: Continuation | None, correction: str | None = None) -> Turn:
         return plan_turn(self.chat, self.model, continuing=continuing, correction=correction,

@@ -34,7 +34,7 @@ def task_status_of(raw: bytes, status: int) -> TaskStatus:
     data = obj.get("data") if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
     if status == 404 and isinstance(data, dict) and data.get("code") == "Not_Found":
         return TaskStatus("not_found", "", str(data.get("details") or ""))
-    decode_json(raw, status)  # every other error of the catalogue
+    decode_json(raw, status)  # every other error of the catalog (§10)
     if not isinstance(data, dict) or not isinstance(data.get("task_status"), str):
         raise UpstreamContract("Qwen's task status carries no task_status")
     return TaskStatus(data["task_status"], str(data.get("content") or ""), str(data.get("message") or ""))
@@ -130,7 +130,7 @@ WAF_MARKERS = (b"aliyun_waf", b"<!doctypehtml>", b"captcha", b"punish", b"x5sec"
 
 
 def token_refused(raw: bytes, status: int) -> bool:
-    """Either expired-token shape of §10: HTTP 401, or an envelope the catalogue reads as unauthorized."""
+    """Either expired-token shape of §10: HTTP 401, or an envelope the catalog reads as unauthorized."""
     if status == 401:
         return True
     obj = loads(raw) if raw.lstrip()[:1] == b"{" else None
