@@ -10,7 +10,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ..accounts import AccountPool, Lease
+from ..account import Lease
+from ..accounts import AccountPool
 from ..errors import GatewayError
 from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest

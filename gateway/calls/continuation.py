@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..accounts import AccountPool, Lease, Served
+from ..account import Lease, Served
+from ..accounts import AccountPool
 from ..chat_owners import ChatOwners
 from ..conversations import ConversationMap, Link
 from ..errors import NoAccountAvailable, UpstreamError

@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ..accounts import AccountPool, Lease
+from ..account import Lease
+from ..accounts import AccountPool
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..file_records import find_upload
 from ..middleware import request_owner
