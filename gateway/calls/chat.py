@@ -69,7 +69,7 @@ class ChatCall:
         self.images = images or []
         self._uploads = uploads
         self.model_id = model.info.id
-        self.chat_type, self.thinking = chat_mode(chat, model)
+        self.chat_type = chat_mode(chat, model)[0]  # the turn carries it too; new_chat needs it first
         self.instructions = chat.instructions()
         self._first_event_timeout = first_event_timeout
         self.conversation = conversation or ConversationSettings()
