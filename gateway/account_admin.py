@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .accounts import PAUSE_SECONDS, PAUSED, Account, AccountPool
+from .accounts import PAUSE_SECONDS, PAUSED, AccountPool
 from .config import AccountSettings
 from .errors import InvalidRequest, NotFound
 from .qwen.client import QwenClient
@@ -20,25 +20,18 @@ from .upkeep import Upkeep
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def _account(pool: AccountPool, account_id: str) -> Account:
-    for account in pool.accounts:
-        if account.id == account_id:
-            return account
-    raise NotFound(f"No account '{account_id}'.")
+def _known(pool: AccountPool, account_id: str) -> str:
+    if pool.client(account_id) is None:
+        raise NotFound(f"No account '{account_id}'.")
+    return account_id
 
 
 def pause(pool: AccountPool, account_id: str) -> None:
-    account = _account(pool, account_id)
-    account.cool_until, account.cool_reason = pool.now() + PAUSE_SECONDS, PAUSED
-    pool._marked(account)
+    pool.pause(_known(pool, account_id), PAUSED, PAUSE_SECONDS)
 
 
 def resume(pool: AccountPool, account_id: str) -> None:
-    account = _account(pool, account_id)
-    if account.cool_reason == PAUSED:
-        account.cool_until, account.cool_reason = 0.0, ""
-        pool._marked(account)
-        pool._wake_next()  # a call waiting for any free account may take this one
+    pool.resume(_known(pool, account_id), PAUSED)
 
 
 async def add(app_state: Any, account_id: str, refresh_token: str, cookies: str) -> str:
@@ -55,7 +48,5 @@ async def add(app_state: Any, account_id: str, refresh_token: str, cookies: str)
     config = AccountSettings(id=account_id, token="", refresh_token=refresh_token, cookies=cookies)
     client = QwenClient(config, settings.qwen_base_url, settings.qwen_version, settings.timeouts,
                         upstream=settings.upstream, store=app_state.store)
-    account = Account(client, config.concurrency)
-    pool.accounts.append(account)
-    pool._by_id[account.id] = account
-    return await Upkeep(pool, settings.upstream).check(account.id, client)
+    pool.add(client, config.concurrency)
+    return await Upkeep(pool, settings.upstream).check(account_id, client)

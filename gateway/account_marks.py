@@ -23,7 +23,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .accounts import PAUSE_SECONDS, PAUSED, Account, AccountPool
+from .account import Account
+from .accounts import PAUSE_SECONDS, PAUSED, AccountPool
 from .store import Record, Store, StoreUnavailable
 
 log = logging.getLogger("gateway.accounts")

@@ -4,7 +4,9 @@ A call is an `attempt(client)` coroutine that must fail before anything reaches 
 client (a stream is primed up to its first delta inside the attempt). The pool picks
 the least busy healthy account, runs the attempt, and on an UpstreamError punishes
 the account as the error says and tries another, within `max_attempts` and one
-overall deadline. The winning account stays leased until the caller releases it.
+overall deadline. `run` is a one-shot call (the account is free again when it returns);
+`acquire` holds the winning account in a `Lease` until it is released (`async with lease:`
+around a stream). Callers change an account only through the pool's methods.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
+from .account import Account, Lease, Served, health
 from .blame import blame_request, suspects_request
 from .config import Cooldowns
-from .errors import GatewayError, NoAccountAvailable, UpstreamError, UpstreamRateLimited, UpstreamTransport
-from .modes import MODES, ModeRests
+from .errors import (
+    AccountsRateLimited,
+    GatewayError,
+    NoAccountAvailable,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTransport,
+)
+from .modes import MODES
 from .qwen.client import QwenClient
 from .slots import SharedSlots
 
@@ -32,67 +41,6 @@ PAUSED = "paused by the operator"  # the cool-down reason of an account the oper
 PAUSE_SECONDS = 10 * 365 * 86400.0  # a pause is a cool-down this long
 TRANSIENT_RETRY_DELAY = 0.8  # seconds before a transient failure is retried on the same account
 SHARED_SLOT_WAIT = 0.1  # seconds between tries when other replicas hold every slot of an account
-
-
-@dataclass
-class Account:
-    client: QwenClient
-    limit: int
-    in_flight: int = 0
-    served: int = 0
-    invalid: bool = False
-    invalid_reason: str = ""
-    cool_until: float = 0.0
-    cool_reason: str = ""
-    failures: int = 0  # consecutive
-    unreachable: str = ""  # why its last call failed on transport; "" once a call succeeds
-    modes: ModeRests = field(default_factory=ModeRests)  # quotas met in one mode (modes.py)
-
-    @property
-    def id(self) -> str:
-        return self.client.account_id
-
-    def state(self, now: float, mode: str | None = None) -> str:
-        """The account's state; given a mode, also whether that mode's quota rests."""
-        if self.invalid:
-            return "invalid"
-        return "cooling" if self.cool_until > now or self.modes.resting(mode, now) else "healthy"
-
-    def free_at(self, now: float, mode: str | None) -> float:
-        """When a cooling account serves `mode` again."""
-        until = self.cool_until if self.cool_until > now else now
-        return max(until, self.modes.until.get(mode, 0.0)) if mode else until
-
-    def reason(self, now: float, mode: str | None) -> str:
-        return self.modes.reasons.get(mode, "") if self.cool_until <= now and mode else self.cool_reason
-
-
-class Lease(Generic[T]):
-    """An account held for one call; `release()` exactly once (idempotent)."""
-
-    def __init__(self, pool: AccountPool, account: Account, value: T, slot: str | None = None,
-                 mode: str = "t2t") -> None:
-        self._pool = pool
-        self._mode = mode
-        self.account = account
-        self.value = value
-        self._slot = slot  # a shared concurrency slot (several replicas), see slots.py
-        self._released = False
-
-    @property
-    def account_id(self) -> str:
-        return self.account.id
-
-    def release(self, error: BaseException | None = None) -> None:
-        """Free the account; an UpstreamError met after the commit still punishes it."""
-        if self._released:
-            return
-        self._released = True
-        self._pool._free(self.account, self._slot)
-        if isinstance(error, UpstreamError):
-            self._pool._punish(self.account, error, self._mode)
-        elif error is None:
-            self.account.failures, self.account.unreachable = 0, ""
 
 
 class AccountPool:
@@ -124,13 +72,10 @@ class AccountPool:
     async def close(self) -> None:
         await asyncio.gather(*(a.client.close() for a in self.accounts))
 
-    def client(self, account_id: str | None = None) -> QwenClient | None:
-        """Any client (or the named one), for calls that need no lease, like /api/models."""
-        if account_id is not None:
-            account = self._by_id.get(account_id)
-            return account.client if account else None
-        usable = [a for a in self.accounts if not a.invalid] or self.accounts  # the model list needs no token
-        return usable[0].client if usable else None
+    def client(self, account_id: str) -> QwenClient | None:
+        """The named account's client, for calls bound to it whatever its health (a video's polls)."""
+        account = self._by_id.get(account_id)
+        return account.client if account else None
 
     def remember_chat(self, chat_id: str | None, account_id: str) -> None:
         """Upstream chats belong to the account that created them; later turns must use it."""
@@ -190,10 +135,64 @@ class AccountPool:
                 self._free(account, slot)
                 raise
             self._punish_all(suspects, mode)  # another account served it: those failures were the accounts'
-            return Lease(self, account, value, slot, mode)
+            return Lease(account, value, self._settler(account, slot, mode))
         assert last is not None
         self._punish_all(suspects, mode)
         raise self._client_error(last, mode)
+
+    async def run(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None,
+                  mode: str = "t2t") -> Served[T]:
+        """A one-shot call: `attempt` returns the whole answer, so the account is free again at once."""
+        lease = await self.acquire(attempt, pinned=pinned, mode=mode)
+        lease.release()
+        return Served(lease.value, lease.account_id)
+
+    async def ask(self, call: Callable[[QwenClient], Awaitable[T]]) -> T:
+        """A call that takes no slot (the model list): through the least busy healthy account, else
+        any usable one (the list needs no token); a failure counts against that account."""
+        now = self._clock()
+        usable = [a for a in self.accounts if not a.invalid] or self.accounts
+        if not usable:
+            raise NoAccountAvailable("no Qwen account is configured")
+        healthy = [a for a in usable if a.state(now) == "healthy"] or usable
+        account = min(healthy, key=lambda a: (bool(a.unreachable), a.in_flight / a.limit, a.served))
+        try:
+            return await call(account.client)
+        except UpstreamError as error:
+            self._punish(account, error)
+            raise
+
+    def add(self, client: QwenClient, limit: int) -> Account:
+        """A new account, serving from now on (the status page adds one from a pasted token)."""
+        account = Account(client, limit)
+        self.accounts.append(account)
+        self._by_id[account.id] = account
+        return account
+
+    def pause(self, account_id: str, reason: str, seconds: float) -> None:
+        """Rest the account for `seconds` with `reason` (the operator's pause), on every replica."""
+        account = self._by_id[account_id]
+        account.cool_until, account.cool_reason = self.now() + seconds, reason
+        self._marked(account)
+
+    def resume(self, account_id: str, reason: str) -> bool:
+        """Lift a rest given with `reason`; False when the account rests for another reason or not at all."""
+        account = self._by_id[account_id]
+        if account.cool_reason != reason:
+            return False
+        account.cool_until, account.cool_reason = 0.0, ""
+        self._marked(account)
+        self._wake_next()  # a call waiting for any free account may take this one
+        return True
+
+    def _settler(self, account: Account, slot: str | None, mode: str) -> Callable[[BaseException | None], None]:
+        def settle(error: BaseException | None) -> None:
+            self._free(account, slot)
+            if isinstance(error, UpstreamError):
+                self._punish(account, error, mode)
+            elif error is None:
+                account.failures, account.unreachable = 0, ""
+        return settle
 
     def _punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
         """Count held failures, once per account: a request retried on its only account counts once."""
@@ -343,13 +342,10 @@ class AccountPool:
             wait = max(1, math.ceil(min(a.free_at(now, mode) for a in cooling) - now))
             reasons = ", ".join(sorted({a.reason(now, mode) for a in cooling}))
             scope = f" for {mode}" if any(a.modes.resting(mode, now) for a in cooling) else ""
-            error = NoAccountAvailable(
-                f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
-                headers={"retry-after": str(wait)},
-            )
-            if all(a.reason(now, mode) == "rate limited" for a in cooling):
-                error.status, error.type, error.code = 429, "rate_limit_exceeded", "rate_limit_exceeded"
-            return error
+            kind = AccountsRateLimited if all(a.reason(now, mode) == "rate limited" for a in cooling) \
+                else NoAccountAvailable
+            return kind(f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
+                        headers={"retry-after": str(wait)})
         detail = f": {last.message}" if last is not None else ""
         return NoAccountAvailable(
             f"every Qwen account has an invalid token; replace the tokens{detail}", headers={"x-should-retry": "false"}
@@ -359,19 +355,5 @@ class AccountPool:
         """Each account's health, for the admin route: ids only, never tokens. The top level is
         "cooling" while any mode rests (for as long as the longest); `modes` tells them apart."""
         now = self._clock()
-        return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **_health(a, now, None),
-                 "modes": {m: _health(a, now, m) for m in MODES}} for a in self.accounts]
-
-
-def _health(a: Account, now: float, mode: str | None) -> dict[str, Any]:
-    modes = [mode] if mode else list(a.modes.remaining(now))
-    state = a.state(now, mode) if mode or a.state(now) != "healthy" or not modes else "cooling"
-    if state == "invalid":
-        return {"state": state, "cooling_seconds": 0, "reason": a.invalid_reason or "invalid token"}
-    if state == "healthy" and a.unreachable:  # still tried (the network may be back), but not "healthy"
-        return {"state": "unreachable", "cooling_seconds": 0, "reason": a.unreachable}
-    if state == "healthy":
-        return {"state": state, "cooling_seconds": 0, "reason": ""}
-    until = max([a.free_at(now, m) for m in modes] or [a.cool_until])
-    last = max(modes, key=lambda m: a.free_at(now, m)) if modes else None
-    return {"state": state, "cooling_seconds": max(1, round(until - now)), "reason": a.reason(now, last)}
+        return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **health(a, now, None),
+                 "modes": {m: health(a, now, m) for m in MODES}} for a in self.accounts]

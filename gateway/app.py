@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,7 +26,7 @@ from .catalog import ModelCatalog
 from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
 from .conversations import ConversationMap
-from .errors import GatewayError, InvalidRequest, NoAccountAvailable, NotFound
+from .errors import GatewayError, InvalidRequest, NotFound
 from .jobs import JobManager
 from .limits import BodyBudget
 from .metrics import Metrics
@@ -79,13 +79,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             pool.slots.start()
         app.state.simulated = simulator is not None
 
-        async def fetch_models() -> Any:
-            client = pool.client()
-            if client is None:
-                raise NoAccountAvailable("no Qwen account is configured")
-            return await client.get_json("/api/models")
-
-        app.state.catalog = ModelCatalog(fetch_models, effective.models_ttl)
+        app.state.catalog = ModelCatalog(lambda: pool.ask(QwenClient.models), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
         app.state.conversations = ConversationMap(state_store, effective.conversation)  # chaining (§6)
         app.state.jobs = JobManager(state_store, pool, effective.video)

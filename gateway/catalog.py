@@ -1,5 +1,9 @@
 """The upstream model list: fetched from `GET /api/models`, cached with a TTL, and used to
-resolve what a client asks for (ids, display names, aliases, `-thinking` suffixes)."""
+resolve what a client asks for (ids, display names, aliases, `-thinking` suffixes).
+
+`pick` is the one rule for which model serves a call and whether it may: a name that matches
+no model is a 404 `model_not_found`; a model without what the call needs (a mode such as t2i,
+or a capability such as vision) is a 400 `model_not_supported`, whatever the route."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ModelNotFound, UpstreamContract
+from .errors import ModelNotFound, ModelNotSupported, UpstreamContract
 
 log = logging.getLogger("gateway.catalog")
 
@@ -97,6 +101,40 @@ def resolve(models: list[ModelInfo], requested: str) -> ResolvedModel:
     return ResolvedModel(found, thinking, search)
 
 
+# What a call may need of a model: a chat type (mode) or a capability, in the words errors use.
+NEEDS = {"t2t": "chat", "search": "web search", "t2i": "image generation", "image_edit": "image editing",
+         "t2v": "video generation", "vision": "reading images", "document": "reading documents"}
+
+
+def supports(model: ModelInfo, need: str) -> bool:
+    if need == "vision":
+        return model.vision
+    if need == "document":
+        return model.document
+    return need in model.chat_types
+
+
+def require(model: ModelInfo, need: str, param: str = "model") -> None:
+    """Raise ModelNotSupported unless `model` offers `need` (a key of NEEDS)."""
+    if not supports(model, need):
+        raise ModelNotSupported(f"The model '{model.id}' does not support {NEEDS[need]}; pick one that does "
+                                "(see GET /v1/models).", param=param)
+
+
+def pick(models: list[ModelInfo], requested: str | None, mode: str) -> ResolvedModel:
+    """The model that serves a call in `mode`: the one named, checked; else (no name) a model
+    made for the mode first (an image model before a chat model that can draw), else any able one."""
+    if requested:
+        resolved = resolve(models, requested)
+        require(resolved.info, mode)
+        return resolved
+    able = [m for m in models if supports(m, mode)]
+    chosen = next((m for m in able if "t2t" not in m.chat_types), able[0] if able else None)
+    if chosen is None:
+        raise ModelNotSupported(f"No Qwen model offers {NEEDS[mode]}; name one with 'model'.", param="model")
+    return ResolvedModel(chosen, False)
+
+
 def openai_models(models: list[ModelInfo], created: int) -> list[dict[str, Any]]:
     """The `/v1/models` entries: each model and the `-thinking` / `-search` variants it allows."""
     entries = []
@@ -149,3 +187,7 @@ class ModelCatalog:
 
     async def resolve(self, requested: str) -> ResolvedModel:
         return resolve(await self.models(), requested)
+
+    async def pick(self, requested: str | None, mode: str) -> ResolvedModel:
+        """See `pick`: the one rule for every route."""
+        return pick(await self.models(), requested, mode)

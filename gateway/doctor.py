@@ -21,9 +21,9 @@ import aiohttp
 from .config import AccountSettings, ConfigError, Settings, settings_from_command_line
 from .doctor_trace import Redactor, Trace
 from .errors import UpstreamError
-from .qwen.client import QwenClient
+from .qwen.client import STS_PATHS, QwenClient
 from .qwen.events import Delta
-from .qwen.files import STS_PATHS, parse_sts
+from .qwen.files import parse_sts
 from .store import open_store
 from .translate.chat import completion_payload
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .calls.lifetime import cancel_on_disconnect
 from .errors import InvalidRequest, PayloadTooLarge
 from .file_records import find_upload, upload_bytes
 from .middleware import request_owner
@@ -92,5 +91,5 @@ async def _uploaded(request: Request, file_id: str, where: str) -> tuple[bytes, 
     """A `/v1/files` upload's bytes and name, through the account that holds it."""
     state = request.app.state
     entry = await find_upload(state.store, file_id, request_owner(request.scope), param=f"{where}.file.file_id")
-    data, _ = await cancel_on_disconnect(request, upload_bytes(state.pool, entry, state.media.settings))
+    data, _ = await upload_bytes(state.pool, entry, state.media.settings)
     return data, str(entry["record"]["filename"])

@@ -2,12 +2,14 @@
 
     GatewayError                      500 server_error
     ├── InvalidRequest                400 invalid_request_error   (param names the field)
+    │   ├── ModelNotSupported         400 model_not_supported (the model lacks what the call needs)
     │   ├── PayloadTooLarge           413
     │   └── UnsupportedMediaType      415
     ├── AuthenticationFailed          401 invalid_api_key
     ├── NotFound                      404 not_found
     │   └── ModelNotFound             404 model_not_found
-    ├── NoAccountAvailable            503 no_available_account (or 429 + Retry-After when all cool)
+    ├── NoAccountAvailable            503 no_available_account
+    │   └── AccountsRateLimited       429 rate_limit_exceeded + Retry-After: every account's quota is spent
     ├── ShuttingDown                  503 shutting_down: a stream cut by a server shutdown
     ├── Overloaded                    503 overloaded + Retry-After: too many request bytes at once
     └── UpstreamError                 502 upstream_error      (what a QwenClient raises)
@@ -74,6 +76,10 @@ class InvalidRequest(GatewayError):
     type = "invalid_request_error"
 
 
+class ModelNotSupported(InvalidRequest):
+    code = "model_not_supported"
+
+
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"
@@ -107,6 +113,14 @@ class NoAccountAvailable(GatewayError):
     status = 503
     type = "server_error"
     code = "no_available_account"
+
+
+class AccountsRateLimited(NoAccountAvailable):
+    """Every account rests because Qwen rate-limited it: the client should come back later."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
 
 
 class ShuttingDown(GatewayError):

@@ -35,6 +35,5 @@ async def upload_bytes(pool: AccountPool, entry: dict[str, Any], settings: Media
     async def attempt(client: QwenClient) -> tuple[bytes, str]:
         return await download(client, uploaded.file_url, settings.fetch_max_bytes, settings.fetch_timeout)
 
-    lease = await pool.acquire(attempt, pinned=entry["account"])
-    lease.release()
+    lease = await pool.run(attempt, pinned=entry["account"])
     return lease.value[0], uploaded.content_type

@@ -32,11 +32,21 @@ from .errors import (
     UpstreamNoTaskId,
     UpstreamUnauthorized,
 )
-from .qwen.client import Download, QwenClient
+from .qwen.client import QwenClient
 from .qwen.detail import find_task_id, task_id_from_detail
+from .qwen.replies import Download
 from .store import Record, Store, StoreUnavailable
 from .translate.chat import completion_payload
-from .translate.videos import FINISHED, VideoRequest, after_status, failed, new_job, task_id_of, video_object
+from .translate.videos import (
+    FINISHED,
+    VideoRequest,
+    after_status,
+    failed,
+    new_job,
+    rendered,
+    task_id_of,
+    video_object,
+)
 
 log = logging.getLogger("gateway.jobs")
 NAMESPACE = "videos"
@@ -113,7 +123,7 @@ class JobManager:
             chat_id = await client.create_chat(model, "t2v")
             payload = completion_payload(chat_id=chat_id, model=model, content=request.prompt, chat_type="t2v",
                                          size=request.ratio, stream=False)
-            reply = await client.post_json(f"/api/v2/chat/completions?chat_id={chat_id}", payload)
+            reply = await client.complete(chat_id, payload)
             # §5: the usual place, else anywhere in the reply, else the chat detail (5 reads)
             task_id = task_id_of(reply) or find_task_id(reply) or await task_id_from_detail(
                 client, chat_id, delay=self._settings.detail_interval)
@@ -122,8 +132,7 @@ class JobManager:
                                        chat_id=chat_id, reply=reply)
             return chat_id, task_id
 
-        lease = await self._pool.acquire(attempt, mode="t2v")
-        lease.release()
+        lease = await self._pool.run(attempt, mode="t2v")
         chat_id, task_id = lease.value
         job = new_job(request, model, lease.account_id, task_id, self._clock(), self._settings.job_ttl, chat_id)
         job["owner"] = owner
@@ -177,7 +186,7 @@ class JobManager:
         if download.status in EXPIRED_URL_STATUSES:
             download.close()
             task = await client.task_status(job["task_id"], self._settings.status_api)
-            if task.status in ("success", "completed") and task.content:
+            if rendered(task.status) and task.content:
                 await self._save({**job, "video_url": task.content})
                 download = await client.open_download(task.content)
         if download.status >= 400 or download.content_type.startswith("text/html"):  # an error or a WAF page

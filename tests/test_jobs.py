@@ -228,10 +228,10 @@ class NoTaskClient:
     async def create_chat(self, model, chat_type):
         return "chat-1"
 
-    async def post_json(self, path, body):
+    async def complete(self, chat_id, payload):
         return {"success": True, "data": {"chat_id": "chat-1", "messages": [{"role": "assistant", "extra": {}}]}}
 
-    async def get_json(self, path):  # the chat detail (§3.7) lacks it too
+    async def chat_detail(self, chat_id):  # the chat detail (§3.7) lacks it too
         self.detail_reads = getattr(self, "detail_reads", 0) + 1
         return {"success": True, "data": {"chat": {"history": {"messages": {
             "m1": {"id": "m1", "role": "assistant", "extra": {}}}}}}}

@@ -1,4 +1,5 @@
-"""Starting an upstream answer: POST the completion and read it up to its first output.
+"""An upstream answer: started (POST the completion, read up to its first output), then read on
+(`OpenAnswer`), and for a stream re-asked once when unusable (`AnswerStream`).
 
 Everything that may still fail over happens here, before a byte reaches the client:
 "The chat is in progress" (§6, §10) waits 2–4 s and tries again on the same
@@ -12,15 +13,21 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..config import ConversationSettings
-from ..errors import UpstreamChatBusy, UpstreamEmptyStream, UpstreamTimeout
+from ..errors import UpstreamAnswerTooLong, UpstreamChatBusy, UpstreamEmptyStream, UpstreamTimeout
 from ..qwen.client import QwenClient
 from ..qwen.events import Delta, Event
+from ..translate.answer import Shaped
 from ..translate.completion import AnswerTranslator, Piece
 
+if TYPE_CHECKING:
+    from .chat import ChatCall
+
 log = logging.getLogger("gateway.chat")
+ROUNDS = 2  # an unusable answer (missing required call, invalid JSON) is asked for once more
 
 
 async def start_answer(
@@ -62,3 +69,67 @@ async def first_output(events: AsyncIterator[Event], translator: AnswerTranslato
         if isinstance(event, Delta) and event.is_end:
             break
     raise UpstreamEmptyStream("Qwen finished with an empty answer")
+
+
+@dataclass
+class OpenAnswer:
+    """An upstream answer that has produced its first output, ready to be read on."""
+
+    client: QwenClient
+    translator: AnswerTranslator
+    events: AsyncIterator[Event]
+    first: list[Piece]
+    deadline: float | None = None  # loop time when the try is over (timeouts.max_answer)
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        for piece in self.first:
+            yield piece
+        while True:
+            timer = asyncio.timeout_at(self.deadline)  # around each read only: never across a yield
+            try:
+                async with timer:
+                    event = await anext(self.events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise UpstreamAnswerTooLong("Qwen's answer was still coming after timeouts.max_answer; it was "
+                                            "cut (a retry would run as long)") from None
+            for piece in self.translator.feed(event):
+                yield piece
+
+    async def close(self) -> None:
+        await self.events.aclose()  # type: ignore[attr-defined]
+
+
+class AnswerStream:
+    """A streamed answer read through the shaper, asking once more for an unusable one.
+
+    `pieces()` yields what may reach the client now; then `shaped` holds what is left
+    (content held back, tool calls found). A second round happens only while nothing
+    of the content has gone out, since it could not replace it.
+    """
+
+    def __init__(self, call: ChatCall, answer: OpenAnswer) -> None:
+        self.call = call
+        self.answer = answer
+        self.shaped = Shaped("")
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        sent = False
+        for round_ in range(ROUNDS):
+            shaper = self.call.shaper()
+            async for piece in self.answer.pieces():
+                out = shaper.feed(piece)
+                if out is not None:
+                    sent = sent or out[0] == "content"
+                    yield out
+            self.shaped = shaper.finish()
+            if self.shaped.correction is None or round_ == ROUNDS - 1 or sent:
+                return
+            await self.answer.close()
+            self.answer = await self.call.open(self.answer.client, self.shaped.correction, self.answer.translator)
+
+    async def close(self) -> None:
+        await self.answer.close()

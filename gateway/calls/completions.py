@@ -10,13 +10,17 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ..accounts import AccountPool, Lease
+from ..account import Lease
+from ..accounts import AccountPool
 from ..errors import GatewayError
 from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest
 from ..translate.completion import DONE, AnswerTranslator, error_event
-from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
-from .lifetime import CutOnShutdown, cancel_on_disconnect, stream_failure
+from .answers import AnswerStream, OpenAnswer
+from .chat import ChatCall
+from .continuation import hold, run
+from .lifetime import CutOnShutdown, stream_failure
+from .prepare import prepare_call
 
 
 async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
@@ -24,12 +28,11 @@ async def complete(request: Request, chat: ChatRequest) -> dict[str, Any]:
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    lease = await cancel_on_disconnect(request, acquire(pool, call, call.complete, owner))
-    lease.release()
-    request.state.account = lease.account_id
-    request.state.usage = lease.value.get("usage")  # for /metrics
-    state.chats.remember(lease.value["chat_id"], lease.account_id)
-    return lease.value
+    served = await run(pool, call.complete, owner, call.chaining)
+    request.state.account = served.account_id
+    request.state.usage = served.value.get("usage")  # for /metrics
+    state.chats.remember(served.value["chat_id"], served.account_id)
+    return served.value
 
 
 async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Lease[OpenAnswer]]:
@@ -37,7 +40,7 @@ async def open_stream(request: Request, chat: ChatRequest) -> tuple[ChatCall, Le
     state = request.app.state
     call, owner = await prepare_call(request, chat)
     pool: AccountPool = state.pool
-    opened: Lease[OpenAnswer] = await cancel_on_disconnect(request, acquire(pool, call, call.open, owner))
+    opened: Lease[OpenAnswer] = await hold(pool, call.open, owner, call.chaining)
     request.state.account = opened.account_id
     request.state.translator = opened.value.translator  # its usage, once the stream ends, for /metrics
     state.chats.remember(opened.value.translator.chat_id, opened.account_id)

@@ -17,16 +17,13 @@ from starlette.requests import Request
 
 from ..accounts import AccountPool
 from ..attachments import Attachment, MediaState, gather_or_cancel, upload_images
-from ..catalog import ModelInfo, ResolvedModel
-from ..errors import InvalidRequest
+from ..catalog import ModelCatalog, ModelInfo
 from ..qwen.client import QwenClient
 from ..qwen.detail import images_from_detail
 from ..qwen.files import download
 from ..translate.chat import completion_payload
-from ..translate.images import GeneratedImage, ImageCollector, ImageRequest, default_model
-from .lifetime import cancel_on_disconnect
-
-_CAPABILITY = {"t2i": "image generation", "image_edit": "image editing"}
+from ..translate.images import GeneratedImage, ImageCollector, ImageRequest
+from .continuation import own_chat
 
 
 class ImageCall:
@@ -85,30 +82,27 @@ class ImageBatch:
 
     async def all(self) -> list[GeneratedImage]:
         """Every image, or the first failure (which cancels the other calls)."""
-        batches = await cancel_on_disconnect(self._request, gather_or_cancel(self._one() for _ in range(self._n)))
+        batches = await gather_or_cancel(self._one() for _ in range(self._n))
         return [image for batch in batches for image in batch][: self._n]
 
     async def as_ready(self) -> AsyncGenerator[list[GeneratedImage], None]:
-        """Each call's images as it finishes. The first wait is cancelled if the client leaves (the
-        response has not started); a failure raises, and closing the generator cancels what is left."""
+        """Each call's images as it finishes; a failure raises, and closing the generator cancels
+        what is left (a client that leaves before the first image cancels the route: `watched`)."""
         calls = [asyncio.ensure_future(self._one()) for _ in range(self._n)]
         pending: set[asyncio.Future[list[GeneratedImage]]] = set(calls)
         try:
-            done, pending = await cancel_on_disconnect(self._request,
-                                                       asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
             while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 yield [image for call in done for image in call.result()]  # raises that call's error
                 if not pending:
                     return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for call in calls:
                 call.cancel()
 
     async def _one(self) -> list[GeneratedImage]:
         pool: AccountPool = self._request.app.state.pool
-        lease = await pool.acquire(self._call.run, mode="t2i")
-        lease.release()  # the whole answer is in hand: nothing else to hold the account for
+        lease = await pool.run(self._call.run, mode="t2i")  # the whole answer: the account is free again
         self._accounts.append(lease.account_id)
         self._request.state.account = ",".join(sorted(set(self._accounts)))
         return lease.value
@@ -130,32 +124,17 @@ async def image_in_chat(request: Request, image_request: ImageRequest, chat_id: 
     state = request.app.state
     model = await image_model(request, image_request, "t2i")
     request.state.model = model.id
-    owner = await state.chats.owner(chat_id) if chat_id else None
-    if owner is None:
-        chat_id = parent_id = None  # an unknown chat cannot be continued: start a new one
+    chat_id, parent_id, owner = await own_chat(state.chats, chat_id, parent_id)
     call = ImageCall(image_request, model, "t2i", [], state.media, chat_id, parent_id)
     pool: AccountPool = state.pool
-    lease = await cancel_on_disconnect(request, pool.acquire(call.answer, pinned=owner, mode="t2i"))
-    lease.release()
+    lease = await pool.run(call.answer, pinned=owner, mode="t2i")
     state.chats.remember(lease.value.chat_id, lease.account_id)
     request.state.account = lease.account_id
     return lease.value
 
 
 async def image_model(request: Request, image_request: ImageRequest, chat_type: str) -> ModelInfo:
-    """The named (or configured, or first capable) model, checked to offer `chat_type`."""
+    """The named (or configured, or catalog's default) model, checked to offer `chat_type`."""
     state = request.app.state
-    name = image_request.model or state.settings.media.image_model
-    if name:
-        resolved: ResolvedModel = await state.catalog.resolve(name)
-        model = resolved.info
-    else:
-        found = default_model(await state.catalog.models(), chat_type)
-        if found is None:
-            raise InvalidRequest(f"No Qwen model offers {_CAPABILITY[chat_type]}; name one with 'model'.",
-                                 param="model")
-        model = found
-    if chat_type not in model.chat_types:
-        raise InvalidRequest(f"The model '{model.id}' does not support {_CAPABILITY[chat_type]}; "
-                             "pick one that does (see GET /v1/models).", param="model")
-    return model
+    catalog: ModelCatalog = state.catalog
+    return (await catalog.pick(image_request.model or state.settings.media.image_model, chat_type)).info

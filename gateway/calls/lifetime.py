@@ -1,5 +1,6 @@
-"""A request's lifetime beside its work: cancelling upstream work when the client leaves,
-and cutting a stream short, with an error the client sees, when the gateway shuts down."""
+"""A request's lifetime beside its work: cancelling upstream work when the client leaves (one
+wrapper, `watched`, for every route that calls Qwen), and cutting a stream short, with an error
+the client sees, when the gateway shuts down."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import anyio
-from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import GatewayError, ShuttingDown
 
@@ -21,33 +23,125 @@ class ClientDisconnected(Exception):
     """The client went away while its request was being served."""
 
 
-async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it at once if the client disconnects (the body is read already).
+def watched(route: Route) -> Route:
+    """The one place a route gets cancel-on-disconnect and its upstream time (see `Watched`)."""
+    route.app = Watched(route.app)
+    return route
 
-    Services run their upstream work through this, so it also records the time it took.
+
+class Watched:
+    """A route that calls Qwen, watched from the end of its request body to the start of its response.
+
+    In that window a client that leaves cancels the work at once (ClientDisconnected, a 499), and the
+    window's length is the access log's `upstream_ms`: the time spent getting the answer (account
+    waits and upstream calls), up to the first byte for a stream. Work that must outlive its client
+    (a video render, which spends quota once accepted) runs under `keep_going`.
     """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watch = _Watch(scope, receive, send)
+        try:
+            await self.app(scope, watch.receive, watch.send)
+        except asyncio.CancelledError:
+            if not watch.fired or watch.task.uncancel() > 0:  # cancelled from outside too
+                raise
+            if not watch.started:
+                raise ClientDisconnected() from None
+        finally:
+            watch.stop()
+
+
+class _Watch:
+    """One request's channel: passes the body through, then alone reads the client's disconnect."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task: asyncio.Task[Any] = task
+        self.fired = False  # the client left before the response started: the task was cancelled
+        self.started = False  # the response has started
+        self._receive, self._send = receive, send
+        self._state: dict[str, Any] = scope.setdefault("state", {})
+        self._began = 0.0
+        self._gone: asyncio.Event | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._empty_body = not _has_body(scope)
+        if self._empty_body:  # nothing to read first: watch at once, and hand the app its empty body
+            self._start()
+
+    def receive(self) -> Awaitable[Message]:
+        if self._watcher is None:
+            return self._pass_body()
+        if self._empty_body:
+            self._empty_body = False
+            return _ready({"type": "http.request", "body": b"", "more_body": False})
+        return self._disconnect()
+
+    async def _pass_body(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self._start()
+        return message
+
+    async def _disconnect(self) -> Message:
+        assert self._gone is not None
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    def send(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start" and not self.started:
+            self.started = True
+            self._record()
+        return self._send(message)
+
+    def _start(self) -> None:
+        self._began = time.perf_counter()
+        self._gone = asyncio.Event()
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass  # the empty body of a request without one
+        assert self._gone is not None
+        self._gone.set()
+        if not self.started:
+            self.fired = True
+            self.task.cancel()
+
+    def _record(self) -> None:
+        if self._watcher is not None and "upstream_ms" not in self._state:
+            self._state["upstream_ms"] = (time.perf_counter() - self._began) * 1000
+
+    def stop(self) -> None:
+        self._record()  # no response sent from here: an error, rendered further out
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+async def _ready(message: Message) -> Message:
+    return message
+
+
+async def keep_going(work: Awaitable[T]) -> T:
+    """`work` carried to its end even if the client leaves meanwhile (the request still ends)."""
     task = asyncio.ensure_future(work)
+    task.add_done_callback(_consume)
+    return await asyncio.shield(task)
 
-    async def watch() -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                task.cancel()
-                return
 
-    watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if watcher.done() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
-            raise ClientDisconnected() from None
-        raise
-    finally:
-        watcher.cancel()
-        # The upstream's share of the request's time, for the access log line.
-        spent = (time.perf_counter() - started) * 1000
-        request.state.upstream_ms = getattr(request.state, "upstream_ms", 0.0) + spent
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failure nobody waits for any more is not "never retrieved"
 
 
 class CutOnShutdown:

@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ..accounts import AccountPool, Lease
+from ..account import Lease
+from ..accounts import AccountPool
 from ..errors import GatewayError, InvalidRequest, NotFound
 from ..file_records import find_upload
 from ..middleware import request_owner
@@ -24,8 +25,11 @@ from ..translate.chat import text_of
 from ..translate.response_events import ResponseRender
 from ..translate.response_input import image_files, to_messages
 from ..translate.responses import ResponsesRequest
-from .chat import AnswerStream, ChatCall, OpenAnswer, acquire, prepare_call
-from .lifetime import CutOnShutdown, cancel_on_disconnect, stream_failure
+from .answers import AnswerStream, OpenAnswer
+from .chat import ChatCall
+from .continuation import hold, run
+from .lifetime import CutOnShutdown, stream_failure
+from .prepare import prepare_call
 
 NAMESPACE = "responses"
 KEEP_SECONDS = 30 * 24 * 3600  # OpenAI keeps stored responses for 30 days
@@ -106,11 +110,10 @@ async def _hosted_files(request: Request, items: list[dict[str, Any]]) -> tuple[
 async def create(request: Request, planned: Planned) -> dict[str, Any]:
     """A whole response: the chat answer, rendered as output items, kept if asked."""
     pool: AccountPool = request.app.state.pool
-    lease = await cancel_on_disconnect(request, acquire(pool, planned.call, planned.call.complete, planned.account))
-    lease.release()
-    request.state.account = lease.account_id
-    completion = lease.value
-    request.app.state.chats.remember(completion["chat_id"], lease.account_id)
+    served = await run(pool, planned.call.complete, planned.account, planned.call.chaining)
+    request.state.account = served.account_id
+    completion = served.value
+    request.app.state.chats.remember(completion["chat_id"], served.account_id)
     message = completion["choices"][0]["message"]
     render = planned.render
     if message.get("reasoning_content"):
@@ -128,7 +131,7 @@ async def create(request: Request, planned: Planned) -> dict[str, Any]:
 async def open_stream(request: Request, planned: Planned) -> Lease[OpenAnswer]:
     """The upstream answer, primed to its first output: failures up to here are plain HTTP errors."""
     pool: AccountPool = request.app.state.pool
-    opened = await cancel_on_disconnect(request, acquire(pool, planned.call, planned.call.open, planned.account))
+    opened = await hold(pool, planned.call.open, planned.account, planned.call.chaining)
     request.state.account = opened.account_id
     request.app.state.chats.remember(opened.value.translator.chat_id, opened.account_id)
     return opened
@@ -140,24 +143,24 @@ async def stream_events(request: Request, planned: Planned, lease: Lease[OpenAns
     answer = AnswerStream(planned.call, lease.value)
     failure: GatewayError | None = None
     try:
-        for event in render.opening():
-            yield event
-        async with cut:
-            async for field, text in answer.pieces():
-                for event in render.text(text) if field == "content" else render.reasoning(text):
-                    yield event
-        shaped, translator = answer.shaped, answer.answer.translator
-        closing = render.text(shaped.content) if shaped.content else []
-        closing += render.finish(shaped.tool_calls, translator.sources, translator.usage())
-        await _keep(request, planned, render.output_text, shaped.tool_calls, translator.chat_id,
-                    translator.response_id)
-        await planned.call.remember(lease.account_id, translator, render.output_text, shaped.tool_calls)
-        for event in closing:
-            yield event
+        async with lease:  # releases the account; a failure in here marks it
+            for event in render.opening():
+                yield event
+            async with cut:
+                async for field, text in answer.pieces():
+                    for event in render.text(text) if field == "content" else render.reasoning(text):
+                        yield event
+            shaped, translator = answer.shaped, answer.answer.translator
+            closing = render.text(shaped.content) if shaped.content else []
+            closing += render.finish(shaped.tool_calls, translator.sources, translator.usage())
+            await _keep(request, planned, render.output_text, shaped.tool_calls, translator.chat_id,
+                        translator.response_id)
+            await planned.call.remember(lease.account_id, translator, render.output_text, shaped.tool_calls)
+            for event in closing:
+                yield event
     except Exception as exc:  # the client gets error and response.failed, never a cut connection
         failure = stream_failure(exc, lease.account_id, "response stream")
     finally:
-        lease.release(failure)
         await answer.close()
     if failure is not None:
         for event in render.failed(failure):

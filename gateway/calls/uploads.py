@@ -24,7 +24,6 @@ from ..forms import FilePart, Form, read_form
 from ..middleware import request_owner
 from ..qwen.client import QwenClient
 from ..qwen.files import UploadedFile, type_by_name, upload
-from .lifetime import cancel_on_disconnect
 
 SIGNED_URL_SECONDS = 300  # §3.6: when the URL does not say
 
@@ -56,8 +55,7 @@ async def store_upload(request: Request, part: FilePart, purpose: str) -> tuple[
         return await upload(client, part.data, filename, content_type, keys=media.uploads.sts_keys)
 
     pool: AccountPool = state.pool
-    lease = await cancel_on_disconnect(request, pool.acquire(attempt))
-    lease.release()
+    lease = await pool.run(attempt)
     request.state.account = lease.account_id
     created = int(time.time())
     record: dict[str, Any] = {
@@ -84,7 +82,7 @@ async def find_file(request: Request, file_id: str) -> dict[str, Any]:
 async def read_back(request: Request, entry: dict[str, Any]) -> tuple[bytes, str]:
     """The upload's bytes and content type, through the account that uploaded them."""
     state = request.app.state
-    return await cancel_on_disconnect(request, upload_bytes(state.pool, entry, state.media.settings))
+    return await upload_bytes(state.pool, entry, state.media.settings)
 
 
 def _content_type(declared: str, filename: str) -> str:

@@ -2,7 +2,11 @@
 
 Each client owns one aiohttp.ClientSession for the life of the process, sends the
 header set of the protocol reference on every call, and turns every failure
-(transport, HTML page, error envelope, in-stream error) into an UpstreamError.
+(transport through `transport.guard`; HTML page, error envelope, in-stream error
+through `replies`) into an UpstreamError. Every upstream path is spelled here: the
+modules above call methods (`complete`, `chat_detail`, `upload_grant`, `put_object`,
+`parse_file`, `task_status`...), never a URL. (The auth host's refresh call maps its
+own failures to `AuthUnreachable`, which `auth` turns into a rest.)
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,23 +23,24 @@ import aiohttp
 import orjson
 
 from ..config import AccountSettings, Timeouts, UpstreamSettings
-from ..errors import (
-    UpstreamBlocked,
-    UpstreamContract,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamTransport,
-    UpstreamUnauthorized,
-)
+from ..errors import UpstreamContract, UpstreamUnauthorized
 from ..store import Store
 from . import cookies
 from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
-from .events import AnswerSelector, Delta, Event, error_from_body, parse_event, raise_for_error
+from .events import Event
 from .privacy import Privacy
-from .sse import SSEDecoder
-from .transport import transport_error
+from .replies import (
+    Download,
+    TaskStatus,
+    actual_status,
+    decode_json,
+    events_of,
+    loads,
+    task_status_of,
+    token_refused,
+)
+from .transport import guard
 
-DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
 _BROWSER_HEADERS = {
     "accept-language": "zh-CN,zh;q=0.9",
     "user-agent": (
@@ -53,6 +57,12 @@ _BROWSER_HEADERS = {
     "x-accel-buffering": "no",
 }  # no bx-* here: the 0.3.12 client sends none and stale ones are punished (§2); only account config adds them
 REFRESH_PATH = "/api/v2/auths/refresh"
+STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
+TRANSFER_TIMEOUT = 120.0  # one PUT to the file storage of at most a few tens of MB
+
+
+def completions_path(chat_id: str) -> str:
+    return f"/api/v2/chat/completions?chat_id={chat_id}"
 
 
 def account_headers(account: AccountSettings, base_url: str, version: str) -> dict[str, str]:
@@ -142,7 +152,7 @@ class QwenClient:
                 async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers,
                                             cookies={cookies.REFRESH_TOKEN: morsel} if morsel else None) as response:
                     raw = await response.read()
-                    return parse_refresh(raw, _actual_status(response),
+                    return parse_refresh(raw, actual_status(response),
                                          cookie_expiry(response.cookies.get(cookies.REFRESH_TOKEN)))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise AuthUnreachable(type(exc).__name__) from None
@@ -173,22 +183,54 @@ class QwenClient:
         for retry in (False, True):
             headers, token = await self._authorized("application/json", referer)
             raw, status = await self._send(method, path, data, headers, token)
-            if retry or not _token_refused(raw, status) or not await self.auth.recover(self.refresh_call, token):
+            if retry or not token_refused(raw, status) or not await self.auth.recover(self.refresh_call, token):
                 return raw, status
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
                     token: str) -> tuple[bytes, int]:
-        try:
+        async with guard(self.base_url, self.account_id, f"Qwen did not answer {path} in time"):
             async with asyncio.timeout(self._timeouts.first_event):
                 async with self.session.request(
                     method, self.base_url + path, data=data, headers=headers, cookies=self._token_cookie(token)
                 ) as response:
-                    return await response.read(), _actual_status(response)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout(f"Qwen did not answer {path} in time") from None
-        except aiohttp.ClientError as exc:
-            raise transport_error(exc, self.base_url, self.account_id) from None
+                    return await response.read(), actual_status(response)
+
+    async def models(self) -> Any:
+        """The model list (§3.1); it needs no token, but goes with the account's like every call."""
+        return await self.get_json("/api/models")
+
+    async def chat_detail(self, chat_id: str) -> Any:
+        """`GET /api/v2/chats/<id>`: the chat's messages (§3.7)."""
+        return await self.get_json(f"/api/v2/chats/{chat_id}")
+
+    async def complete(self, chat_id: str, payload: Mapping[str, Any]) -> Any:
+        """A completion asked with `stream: false` (a t2v render, §5): the whole JSON reply."""
+        return await self.post_json(completions_path(chat_id), payload)
+
+    async def parse_file(self, file_id: str) -> Any:
+        """Start parsing an uploaded document (§3.8)."""
+        return await self.post_json("/api/v2/files/parse", {"file_id": file_id})
+
+    async def parse_status(self, file_id: str) -> Any:
+        return await self.post_json("/api/v2/files/parse/status", {"file_id_list": [file_id]})
+
+    async def upload_grant(self, body: Mapping[str, Any]) -> Any:
+        """getstsToken (§3.5): v2, else v1 where v2 is a 404; the reply as decoded JSON."""
+        for path in STS_PATHS:
+            raw, status = await self.fetch("POST", path, body)
+            if status == 404 and path != STS_PATHS[-1]:
+                continue
+            return decode_json(raw, status)  # raises RateLimited "401 Unauthorized" as an auth failure
+        raise AssertionError("unreachable")
+
+    async def put_object(self, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """PUT bytes to the file storage (§3.6) with the headers the STS grant signed: none of the
+        account's own, which stay with Qwen. Returns the status and the body (OSS's XML on errors)."""
+        async with guard(url, self.account_id, "Qwen's file storage did not answer in time"):
+            async with asyncio.timeout(TRANSFER_TIMEOUT):
+                async with self.session.put(url, data=data, headers=headers) as response:
+                    return response.status, await response.read()
 
     async def create_chat(self, model: str, chat_type: str) -> str:
         await self.privacy.ensure(self.post_json)  # an account's first use: memory and tools off (§3.9)
@@ -209,13 +251,13 @@ class QwenClient:
     async def task_status(self, task_id: str, api: str = "auto") -> TaskStatus:
         """A video task (§3.4) by v2 (200 + x-actual-status-code) or v1; "auto" uses v1 where v2 is missing."""
         if api == "v1" or (api == "auto" and self._v1_tasks):
-            return _task_status(*await self.fetch("GET", f"/api/v1/tasks/status/{task_id}", None))
+            return task_status_of(*await self.fetch("GET", f"/api/v1/tasks/status/{task_id}", None))
         raw, status = await self.fetch("GET", f"/api/v2/task/status/{task_id}", None)
-        obj = _loads(raw)
+        obj = loads(raw)
         if api == "auto" and status == 404 and not (isinstance(obj, dict) and {"success", "code"} & obj.keys()):
             self._v1_tasks = True  # a 404 without an envelope: the route, not the task, is missing
             return await self.task_status(task_id, "v1")
-        return _task_status(raw, status)
+        return task_status_of(raw, status)
 
     async def open_download(self, url: str) -> Download:
         """GET a file the upstream serves (a rendered mp4), for the caller to stream and close."""
@@ -224,14 +266,10 @@ class QwenClient:
         own_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         if not own_host:
             headers.pop("authorization", None)  # the account's token stays with Qwen's own host
-        try:
+        async with guard(url, self.account_id, "Qwen's file host did not answer in time"):
             async with asyncio.timeout(self._timeouts.first_event):
                 return Download(await self.session.get(url, headers=headers,
                                                        cookies=self._token_cookie(token) if own_host else None))
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout("Qwen's file host did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise transport_error(exc, url, self.account_id) from None
 
     async def stream_completion(self, chat_id: str, payload: Mapping[str, Any]) -> AsyncIterator[Event]:
         """POST a completion and yield its events until the end of the answer.
@@ -259,148 +297,10 @@ class QwenClient:
     async def _stream_once(
         self, chat_id: str, data: bytes, headers: dict[str, str], token: str
     ) -> AsyncGenerator[Event, None]:
-        url = f"{self.base_url}/api/v2/chat/completions?chat_id={chat_id}"
-        try:
-            async with self.session.post(
-                url, data=data, headers=headers, cookies=self._token_cookie(token)
-            ) as response:
-                async for event in _events(response):
-                    yield event
-        except UpstreamError:
-            raise
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeout("Qwen went silent longer than the idle timeout") from None
-        except aiohttp.ClientError as exc:
-            raise transport_error(exc, url, self.account_id) from None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskStatus:
-    status: str  # running, success / completed, anything else failed; "not_found" for an unknown task
-    content: str  # the mp4 URL once rendered
-    message: str
-
-
-def _task_status(raw: bytes, status: int) -> TaskStatus:
-    obj = _loads(raw)
-    data = obj.get("data") if isinstance(obj, dict) and isinstance(obj.get("data"), dict) else obj
-    if status == 404 and isinstance(data, dict) and data.get("code") == "Not_Found":
-        return TaskStatus("not_found", "", str(data.get("details") or ""))
-    decode_json(raw, status)  # every other error of the catalogue
-    if not isinstance(data, dict) or not isinstance(data.get("task_status"), str):
-        raise UpstreamContract("Qwen's task status carries no task_status")
-    return TaskStatus(data["task_status"], str(data.get("content") or ""), str(data.get("message") or ""))
-
-
-class Download:
-    """An open upstream file response: read it with `chunks()`, then `close()`."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self.status = response.status
-        self.content_type = response.headers.get("content-type", "")
-        self.length = response.headers.get("content-length")
-        self._response = response
-
-    async def chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_chunked(size):
-                yield chunk
-        except (TimeoutError, aiohttp.ClientError):
-            raise UpstreamTransport("the download from Qwen's file host broke off") from None
-
-    def close(self) -> None:
-        self._response.close()
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-
-
-async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
-    """Sniff the body (SSE, whole JSON or HTML), then decode SSE events to the end."""
-    status = _actual_status(response)
-    chunks = response.content.iter_any()
-    first = b""
-    async for chunk in chunks:
-        first += chunk
-        if first.strip():
-            break
-    if not first.lstrip().startswith(b"data:") or status >= 400:
-        rest = await response.read() if first.lstrip()[:1] in (b"{", b"<") else b""
-        decode_json(first + rest, status)
-        raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
-    decoder = SSEDecoder()
-    selector = AnswerSelector()  # one answer of a two-answer stream (§4)
-    pending: list[bytes] | None = decoder.feed(first)
-    while pending is not None:
-        for data in pending:
-            event = _parse(data)
-            if not selector.keep(event):
-                continue
-            yield event
-            if isinstance(event, Delta) and event.is_end:
-                await _drain(response)
-                return
-        chunk = await anext(chunks, b"")
-        pending = decoder.feed(chunk) if chunk else None
-    for data in decoder.flush():
-        event = _parse(data)
-        if selector.keep(event):
-            yield event
-    # A clean end of the body without `finished` is a normal end (§4): the reader
-    # judges it by whether any answer came.
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read the little left after the last event, so the connection goes back to the pool."""
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT):
-            await response.read()
-    except (TimeoutError, aiohttp.ClientError):
-        pass  # the connection is simply closed instead
-
-
-def _parse(data: bytes) -> Event:
-    if data.strip() == b"[DONE]":
-        return parse_event(None)
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UpstreamContract("Qwen sent an SSE event that is not JSON") from None
-    return parse_event(obj)
-
-
-def _actual_status(response: aiohttp.ClientResponse) -> int:
-    # v2 endpoints answer 200 and put the real status in a header.
-    actual = response.headers.get("x-actual-status-code")
-    return int(actual) if actual and actual.isdigit() else response.status
-
-
-WAF_MARKERS = (b"aliyun_waf", b"<!doctypehtml>", b"captcha", b"punish", b"x5sec", b"Verification")
-
-
-def _token_refused(raw: bytes, status: int) -> bool:
-    """Either expired-token shape of §10: HTTP 401, or an envelope the catalogue reads as unauthorized."""
-    if status == 401:
-        return True
-    obj = _loads(raw) if raw.lstrip()[:1] == b"{" else None
-    return isinstance(obj, dict) and isinstance(error_from_body(obj, status), UpstreamUnauthorized)
-
-
-def _looks_like_waf(raw: bytes) -> bool:
-    head = raw[:20000]
-    return any(marker in head for marker in WAF_MARKERS)
-
-
-def decode_json(raw: bytes, status: int) -> Any:
-    head = raw.lstrip()[:1]
-    if head == b"<" and (status < 500 or _looks_like_waf(raw)):
-        raise UpstreamBlocked(
-            f"Qwen answered with a WAF/captcha page (HTTP {status}); the account needs fresh cookies or bx-* headers"
-        )
-    obj = _loads(raw)  # None for an empty or non-JSON body: judged by its status below
-    raise_for_error(obj, status)
-    return obj
+        url = self.base_url + completions_path(chat_id)
+        async with (
+            guard(url, self.account_id, "Qwen went silent longer than the idle timeout"),
+            self.session.post(url, data=data, headers=headers, cookies=self._token_cookie(token)) as response,
+        ):
+            async for event in events_of(response):
+                yield event

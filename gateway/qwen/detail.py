@@ -72,7 +72,7 @@ def image_urls(message: dict[str, Any]) -> list[str]:
 async def task_id_from_detail(client: QwenClient, chat_id: str, *, tries: int = TASK_TRIES,
                               delay: float = TASK_DELAY) -> str | None:
     for attempt in range(tries):
-        detail = await client.get_json(f"/api/v2/chats/{chat_id}")
+        detail = await client.chat_detail(chat_id)
         answer = answer_of(detail, None)
         task_id = find_task_id(answer.get("extra")) if answer is not None else None
         if task_id is not None:
@@ -86,7 +86,7 @@ async def images_from_detail(client: QwenClient, chat_id: str, response_id: str 
                              tries: int = IMAGE_TRIES, delay: float = IMAGE_DELAY) -> tuple[list[str], Any]:
     """The answer's image URLs and its `extra` (for `output_image_hw`), or ([], None)."""
     for attempt in range(tries):
-        answer = answer_of(await client.get_json(f"/api/v2/chats/{chat_id}"), response_id)
+        answer = answer_of(await client.chat_detail(chat_id), response_id)
         urls = image_urls(answer) if answer is not None else []
         if urls:
             return urls, answer.get("extra") if answer is not None else None

@@ -29,11 +29,10 @@ async def upload_document(client: QwenClient, data: bytes, name: str, content_ty
                           *, poll: float = PARSE_POLL, wait: float = PARSE_WAIT) -> UploadedFile:
     """Upload and parse one document; an unparseable one is the client's fault (400)."""
     uploaded = await upload(client, data, name, content_type, keys=keys)
-    await client.post_json("/api/v2/files/parse", {"file_id": uploaded.file_id})
+    await client.parse_file(uploaded.file_id)
     deadline = time.monotonic() + wait
     while True:
-        status, message = _status(await client.post_json("/api/v2/files/parse/status",
-                                                         {"file_id_list": [uploaded.file_id]}), uploaded.file_id)
+        status, message = _status(await client.parse_status(uploaded.file_id), uploaded.file_id)
         if status in PARSED:
             return uploaded
         if status in FAILED:

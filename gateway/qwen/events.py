@@ -1,4 +1,4 @@
-"""Typed upstream events, and the error catalogue of the protocol reference (§10).
+"""Typed upstream events, and the error catalog of the protocol reference (§10).
 
 Pure functions: a decoded JSON object in, an event out, or an UpstreamError raised.
 Failures often arrive as HTTP 200, so every body and every SSE line goes through

@@ -3,8 +3,8 @@
 An upload asks Qwen for temporary STS credentials, then PUTs the bytes to Alibaba
 OSS signed with them (V1: the presigned `file_url` fails, self-signing works). The
 PUT address comes from the STS reply, never a hard-coded host (DESIGN "Upload
-target"). Everything goes through the account's own session; the account's
-headers and cookies go to Qwen only, never to OSS or the CDN.
+target"). Every call is a `QwenClient` method on the account's own session; the
+account's headers and cookies go to Qwen only, never to OSS or the CDN.
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import orjson
 
 from ..errors import UpstreamContract, UpstreamError, UpstreamTimeout, UpstreamTransient
-from .client import QwenClient, decode_json
-from .transport import transport_error
+from .client import QwenClient
 
-STS_PATHS = ("/api/v2/files/getstsToken", "/api/v1/files/getstsToken")  # v2 first; v1 where v2 is a 404
 # "old": what every public client and the web UI send (§3.5); "new": a Sep 2026 note's set, uncorroborated.
 STS_KEYS = {"new": ("file_name", "file_size", "file_type"), "old": ("filename", "filesize", "filetype")}
 _REFUSED_KEYS = "invalid file information"
@@ -41,7 +38,6 @@ _TYPES_BY_EXTENSION = {
 _DOCUMENT_TYPES = ("application/pdf", "text/", "application/msword", "application/vnd.")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _XML_FIELD = re.compile(rb"<(Code|Message)>([^<]{0,500})</")
-TRANSFER_TIMEOUT = 120.0  # one PUT or GET of at most a few tens of MB
 
 
 @dataclass(frozen=True)
@@ -173,15 +169,15 @@ async def upload(
     name, kind = safe_name(filename), file_kind(content_type)
     choice = keys if isinstance(keys, StsKeys) else StsKeys(keys)
     try:
-        grant = parse_sts(await _sts(client, _sts_body(choice.current, name, len(data), kind)))
+        grant = parse_sts(await client.upload_grant(_sts_body(choice.current, name, len(data), kind)))
     except UpstreamContract as refused:
         if not choice.auto or _REFUSED_KEYS not in refused.message.lower():
             raise
         other = choice.other()
-        grant = parse_sts(await _sts(client, _sts_body(other, name, len(data), kind)))
+        grant = parse_sts(await client.upload_grant(_sts_body(other, name, len(data), kind)))
         choice.current = other  # this upstream takes the other set: remember it
     headers = oss_v1_headers(grant, content_type, formatdate(usegmt=True))
-    status, body = await _transfer(client, "PUT", oss_url(grant), data=data, headers=headers)
+    status, body = await client.put_object(oss_url(grant), data, headers)
     if status >= 300:
         raise _oss_error(status, body)
     return UploadedFile(grant.file_url, grant.file_id, name, len(data), content_type, kind, url_expiry(grant.file_url))
@@ -228,29 +224,6 @@ async def download(client: QwenClient, url: str, max_bytes: int, timeout: float)
                 file.close()
     except TimeoutError:
         raise UpstreamTimeout(f"Qwen's CDN did not deliver a file within {timeout:g} s") from None
-
-
-async def _sts(client: QwenClient, body: dict[str, Any]) -> Any:
-    """POST getstsToken (v2, else v1 on a 404) with the account's headers; errors per §10."""
-    for path in STS_PATHS:
-        raw, status = await client.fetch("POST", path, body)
-        if status == 404 and path != STS_PATHS[-1]:
-            continue
-        return decode_json(raw, status)  # raises RateLimited "401 Unauthorized" as an auth failure
-    raise AssertionError("unreachable")
-
-
-async def _transfer(
-    client: QwenClient, method: str, url: str, *, data: bytes, headers: dict[str, str]
-) -> tuple[int, bytes]:
-    try:
-        async with asyncio.timeout(TRANSFER_TIMEOUT):
-            async with client.session.request(method, url, data=data, headers=headers) as response:
-                return response.status, await response.read()
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeout("Qwen's file storage did not answer in time") from None
-    except aiohttp.ClientError as exc:
-        raise transport_error(exc, url, client.account_id) from None
 
 
 def _oss_error(status: int, body: bytes) -> UpstreamError:

@@ -9,11 +9,12 @@ never the URL's path or query, nor a proxy's address (it may carry a password).
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..errors import UpstreamTransport
+from ..errors import UpstreamError, UpstreamTimeout, UpstreamTransport
 
 log = logging.getLogger("gateway.upstream")
 
@@ -46,3 +47,28 @@ def cause(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientOSError):
         return f"connection error{detail or f' ({exc.strerror})' if exc.strerror else ''}"
     return type(exc).__name__
+
+
+class guard:  # noqa: N801 - used as a context manager, like contextlib's
+    """The one place an aiohttp failure becomes an UpstreamError: a timeout an UpstreamTimeout
+    (`timed_out` says of what), anything else on the wire an UpstreamTransport naming the host;
+    with `broke_off` (a body already flowing), either is an UpstreamTransport saying so.
+    UpstreamErrors pass through as they are."""
+
+    __slots__ = ("_account_id", "_broke_off", "_timed_out", "_url")
+
+    def __init__(self, url: str, account_id: str, timed_out: str, broke_off: str | None = None) -> None:
+        self._url, self._account_id, self._timed_out, self._broke_off = url, account_id, timed_out, broke_off
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, UpstreamError):
+            return
+        if self._broke_off is not None and isinstance(exc, TimeoutError | aiohttp.ClientError):
+            raise UpstreamTransport(self._broke_off) from None
+        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(self._timed_out) from None
+        if isinstance(exc, aiohttp.ClientError):
+            raise transport_error(exc, self._url, self._account_id) from None

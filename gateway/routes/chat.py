@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..calls.lifetime import watched
 from ..offload import read_chat_request
 from .render import answer_chat
 
@@ -16,4 +17,4 @@ async def create_chat_completion(request: Request) -> Response:
     return await answer_chat(request, chat)
 
 
-ROUTES = [Route("/v1/chat/completions", create_chat_completion, methods=["POST"])]
+ROUTES = [watched(Route("/v1/chat/completions", create_chat_completion, methods=["POST"]))]

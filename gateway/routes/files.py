@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..calls.lifetime import watched
 from ..calls.uploads import find_file, read_back, read_upload, store_upload
 from ..errors import InvalidRequest
 from .common import json_response
@@ -35,7 +36,7 @@ async def file_content(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/v1/files", create_file, methods=["POST"]),
+    watched(Route("/v1/files", create_file, methods=["POST"])),
     Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
-    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    watched(Route("/v1/files/{file_id}/content", file_content, methods=["GET"])),
 ]

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from ..attachments import Attachment, MediaState, image_attachment
 from ..calls.images import image_batch
+from ..calls.lifetime import watched
 from ..errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ..forms import read_form
 from ..limits import read_json
@@ -103,6 +104,6 @@ async def _events(ready: AsyncGenerator[list[GeneratedImage], None], first: list
 
 
 ROUTES = [
-    Route("/v1/images/generations", create_image, methods=["POST"]),
-    Route("/v1/images/edits", edit_image, methods=["POST"]),
+    watched(Route("/v1/images/generations", create_image, methods=["POST"])),
+    watched(Route("/v1/images/edits", edit_image, methods=["POST"])),
 ]

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..calls.images import image_in_chat
+from ..calls.lifetime import watched
 from ..calls.uploads import read_upload, store_upload
 from ..calls.videos import start_video, video_model, wait_video
 from ..errors import GatewayError, InvalidRequest, UpstreamNoTaskId
@@ -174,9 +175,9 @@ async def legacy_models(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/chat", legacy_chat, methods=["POST"]),
+    watched(Route("/api/chat", legacy_chat, methods=["POST"])),
     Route("/api/tasks/status/{task_id}", legacy_task_status),
-    Route("/api/files/upload", legacy_upload, methods=["POST"]),
-    Route("/api/chat/completions", legacy_chat_completions, methods=["POST"]),
+    watched(Route("/api/files/upload", legacy_upload, methods=["POST"])),
+    watched(Route("/api/chat/completions", legacy_chat_completions, methods=["POST"])),
     Route("/api/models", legacy_models),
 ]

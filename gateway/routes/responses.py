@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..calls import responses
-from ..calls.lifetime import CutOnShutdown
+from ..calls.lifetime import CutOnShutdown, watched
 from ..errors import InvalidRequest
 from ..limits import read_json
 from ..middleware import request_owner
@@ -73,7 +73,7 @@ async def list_input_items(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/v1/responses", create_response, methods=["POST"]),
+    watched(Route("/v1/responses", create_response, methods=["POST"])),
     Route("/v1/responses/{id}", get_response, methods=["GET"]),
     Route("/v1/responses/{id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{id}/input_items", list_input_items, methods=["GET"]),

@@ -9,13 +9,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..calls.lifetime import watched
 from ..calls.videos import start_video, video_model
 from ..errors import InvalidRequest
 from ..forms import read_form
 from ..jobs import JobManager
 from ..limits import read_json
 from ..middleware import request_owner
-from ..qwen.client import Download
+from ..qwen.replies import Download
 from ..schemas import VideoBody, check
 from ..translate.videos import list_page, parse_list_query, parse_video_request
 from .common import json_response
@@ -92,9 +93,9 @@ async def _fields(request: Request, max_bytes: int) -> dict[str, Any]:
 
 
 ROUTES = [
-    Route("/v1/videos", create_video, methods=["POST"]),
+    watched(Route("/v1/videos", create_video, methods=["POST"])),  # the render itself: keep_going
     Route("/v1/videos", list_videos, methods=["GET"]),
     Route("/v1/videos/{video_id}", retrieve_video, methods=["GET"]),
     Route("/v1/videos/{video_id}", delete_video, methods=["DELETE"]),
-    Route("/v1/videos/{video_id}/content", video_content, methods=["GET"]),
+    watched(Route("/v1/videos/{video_id}/content", video_content, methods=["GET"])),
 ]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from . import envelopes, media, script, tasks
 from .attachments import Attachment, attachments
-from .catalogue import ModelSpec, find_model
+from .catalog import ModelSpec, find_model
 from .documents import Documents, chars_before, read_documents
 from .faults import Fault
 from .gate import act_out, admit, base_url, read_json, sim_of

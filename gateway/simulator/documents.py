@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import ModelSpec
+from .catalog import ModelSpec
 from .state import Chat, SimState
 
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import envelopes
-from .catalogue import model_list
+from .catalog import model_list
 from .gate import admit
 from .state import uid_for
 

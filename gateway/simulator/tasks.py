@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from . import envelopes, media, script
 from .attachments import attachments
-from .catalogue import ModelSpec
+from .catalog import ModelSpec
 from .faults import Fault
 from .gate import admit, base_url, sim_of
 from .state import Chat, SimState, StoredFile, Task, fake_jwt, new_id, uid_for

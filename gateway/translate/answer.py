@@ -29,7 +29,10 @@ class Shaped:
         return "tool_calls" if self.tool_calls else "stop"
 
 
-class AnswerShaper:
+class ClientAnswerShaper:
+    """The client's side of an answer: of the pieces read from upstream (`AnswerTranslator.feed`),
+    what the client may see now, and at the end what is left, the tool calls and any correction."""
+
     def __init__(self, tools: ToolPlan | None, json_format: JsonFormat | None) -> None:
         self._tools = tools if tools is not None and tools.active else None
         self._format = json_format

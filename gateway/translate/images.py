@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import ModelInfo
 from ..errors import InvalidRequest, UpstreamInvalidInput, UpstreamTransient
 from ..qwen.events import Delta, Event, ResponseCreated
 from ..schemas import ImageGenerationBody, check
@@ -86,12 +85,6 @@ def _request(body: dict[str, Any], n: Any, *, size_default: str | None) -> Image
         response_format = "b64_json"  # streamed images are only ever sent inline
     return ImageRequest(prompt.strip(), model.strip() if model else None, n, ratio, response_format,
                         size=size if isinstance(size, str) and size else None, stream=stream)
-
-
-def default_model(models: list[ModelInfo], chat_type: str) -> ModelInfo | None:
-    """The model to use when none is named: a dedicated image model first, else any that can."""
-    able = [m for m in models if chat_type in m.chat_types]
-    return next((m for m in able if "t2t" not in m.chat_types), able[0] if able else None)
 
 
 class ImageCollector:

@@ -22,7 +22,8 @@ VIDEO_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 DEFAULT_SIZE = "720x1280"  # OpenAI's default: portrait, 9:16
 SECONDS = ("4", "8", "12")
 DEFAULT_SECONDS = "4"
-FINISHED = frozenset({"completed", "failed"})
+FINISHED = frozenset({"completed", "failed"})  # a job's own end states
+RENDERED = frozenset({"success", "completed"})  # the upstream task statuses that mean done
 VIDEO_FIELDS = ("id", "object", "model", "status", "progress", "created_at", "completed_at", "expires_at",
                 "prompt", "size", "seconds", "remixed_from_video_id", "error")
 MAX_PROGRESS_BEFORE_DONE = 95
@@ -103,13 +104,18 @@ def video_object(job: Mapping[str, Any], now: float, typical_render: float) -> d
     return video
 
 
+def rendered(task_status: str) -> bool:
+    """The one rule for "Qwen says the render is done" (§5: both words are seen)."""
+    return task_status in RENDERED
+
+
 def after_status(
     job: Mapping[str, Any], task_status: str, content: str, message: str, now: float, typical_render: float
 ) -> dict[str, Any]:
     """The job once the upstream says `task_status` (§5: anything unknown is a failure)."""
     if task_status == "running":
         return {**job, "status": "in_progress"} if job["status"] == "queued" else dict(job)
-    if task_status in ("success", "completed"):
+    if rendered(task_status):
         if not content:
             return failed(job, "upstream_error", "Qwen reported the render done but gave no video URL.", now,
                           typical_render)
