@@ -38,6 +38,7 @@ from ..errors import (
     UpstreamError,
     UpstreamOversizeBlocked,
 )
+from ..fresh_chats import FreshChats, open_in_new_chat
 from ..middleware import request_owner
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
@@ -116,8 +117,10 @@ class ChatCall:
     def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float,
                  images: list[tuple[ImageRef, Attachment]] | None = None, uploads: UploadCache | None = None,
                  *, conversation: ConversationSettings | None = None, chaining: Chaining | None = None,
-                 documents: Documents | None = None, max_answer: float | None = None) -> None:
+                 documents: Documents | None = None, max_answer: float | None = None,
+                 fresh: FreshChats | None = None) -> None:
         self.chat = chat
+        self.fresh = fresh  # upstream chats made ahead (fresh_chats.py)
         self._max_answer = max_answer  # seconds a try's whole answer may take
         self.images = images or []
         self._uploads = uploads
@@ -151,8 +154,8 @@ class ChatCall:
                     await self.chaining.conversations.forget(link)
                     self.chaining.link = None
         extra = [correction] if correction else []
-        chat_id = await client.create_chat(self.model_id, self.chat_type)
-        return await self._send(client, chat_id, None, self.instructions + extra, 0, translator)
+        return await open_in_new_chat(self.fresh, client, self.model_id, self.chat_type, lambda chat_id: self._send(
+            client, chat_id, None, self.instructions + extra, 0, translator))
 
     async def _send(self, client: QwenClient, chat_id: str, parent_id: str | None, instructions: list[str],
                     start: int, translator: AnswerTranslator | None) -> OpenAnswer:
@@ -298,7 +301,7 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
                     conversation=state.settings.conversation, chaining=chaining,
                     documents=Documents(documents, state.media.uploads.sts_keys, state.settings.media.parse_poll,
                                         state.settings.media.parse_wait),
-                    max_answer=state.settings.timeouts.max_answer)
+                    max_answer=state.settings.timeouts.max_answer, fresh=state.fresh_chats)
     return call, owner
 
 
