@@ -38,6 +38,7 @@ Key = tuple[str, str, str]  # account id, model, chat type
 ACCOUNT_SIGNALS = frozenset({"cooling", "blocked", "invalid", "resting"})  # penalties the pool hears of
 MAX_SHELVES = 64  # keys learnt at most; more wait until idle ones are dropped
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # seconds a shelf rests after a failed creation, doubling
+REFILL_DELAY = 0.05  # seconds after an answer starts: its first token goes out before the refill's CPU work
 STOP_WAIT = 2.0  # seconds shutdown lets creations under way finish, so their chats are deleted too
 DELETE_WAIT = 5.0  # seconds shutdown gives the deletions, all at once
 
@@ -92,7 +93,7 @@ class FreshChats:
                 self._drop(key)  # its neighbours are likely gone too
                 return await send(await client.create_chat(model, chat_type))
         finally:
-            self._refill(key[0])  # after the answer started (or failed): never in its path
+            self._refill(key[0], REFILL_DELAY)  # after the answer started (or failed): never in its path
 
     def take(self, key: Key) -> str | None:
         """A fresh chat of this key, handed out once; learns the key from the asking."""
@@ -119,7 +120,10 @@ class FreshChats:
         if shelf is not None:
             shelf.chats.clear()
 
-    def _refill(self, account_id: str) -> None:
+    def _refill(self, account_id: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._refill, account_id)
+            return
         worker = self._workers.get(account_id)
         if self._closing or (worker is not None and not worker.done()):
             return  # the running worker looks at every shelf again after each creation

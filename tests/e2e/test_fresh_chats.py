@@ -20,7 +20,7 @@ ONE_ACCOUNT = (AccountSettings(id="acct-alpha", token=ALPHA),)
 
 
 def settings(fresh: int = 2, ttl: float = 600.0, **overrides: Any) -> Any:
-    return default_settings(upstream=UpstreamSettings(fresh_chats=fresh, fresh_chat_ttl=ttl), **overrides)
+    return default_settings(fresh_chats=fresh, upstream=UpstreamSettings(fresh_chat_ttl=ttl), **overrides)
 
 
 def client_for(stack: Stack) -> openai.OpenAI:
