@@ -111,10 +111,6 @@ class FreshChats:
             self._delete_later(key[0], chat_id)
         return None
 
-    def counts(self) -> dict[Key, int]:
-        """Chats on each shelf now."""
-        return {key: len(shelf.chats) for key, shelf in self._shelves.items()}
-
     def _drop(self, key: Key) -> None:
         shelf = self._shelves.get(key)
         if shelf is not None:
