@@ -104,7 +104,7 @@ def test_unused_fresh_chats_are_deleted_at_shutdown() -> None:
 
 
 def test_unused_chats_age_out_and_an_idle_model_is_no_longer_stocked() -> None:
-    with live_stack(settings(accounts=ONE_ACCOUNT, ttl=0.3)) as stack:
+    with live_stack(settings(accounts=ONE_ACCOUNT, ttl=1.0)) as stack:
         used = ask(stack, "then nothing for a while")
         wait_for(lambda: len(deletes(stack)) == 2, "the two unused chats deleted")
         stack.restart_gateway()  # its shutdown would wait for any refill and delete what it made
