@@ -105,7 +105,8 @@ async def wait_ready(server: Server, path: str, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def stack(keep_logs: Path | None = None, gateway_config: str = "") -> Iterator[Stack]:
+def stack(keep_logs: Path | None = None, gateway_config: str = "",
+          simulator_args: Sequence[str] = ()) -> Iterator[Stack]:
     """Start the simulator (no delays) and the gateway in front of it; stop both on exit.
 
     The servers are started but not yet known to be ready: await `wait_ready` on each.
@@ -120,7 +121,8 @@ def stack(keep_logs: Path | None = None, gateway_config: str = "") -> Iterator[S
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "QWEN_"))}
         sim_port, gateway_port = free_port(), free_port()
         simulator = _spawn("simulator", ["-m", "gateway.simulator", "--host", HOST, "--port", str(sim_port),
-                                         "--speed", "0", "--log-level", "warning"], env, sim_port, logs)
+                                         "--speed", "0", "--log-level", "warning", *simulator_args], env, sim_port,
+                           logs)
         exits.callback(simulator.stop)
         gateway_env = {**env, "QWEN_BASE_URL": simulator.url, "QWEN_TOKENS": ",".join(TOKENS),
                        "GATEWAY_HOST": HOST, "GATEWAY_PORT": str(gateway_port), "GATEWAY_API_KEYS": "",

@@ -20,6 +20,7 @@ import aiohttp
 
 from bench.conversation import render as render_turns
 from bench.conversation import turn_40
+from bench.first_token import report as first_token_report
 from bench.load import Result, drive, warm_up
 from bench.metrics_cost import metrics_gateways
 from bench.metrics_cost import report as metrics_report
@@ -40,6 +41,7 @@ class Options:
     conversations: int = 20  # long conversations timed at turn 40, per chaining setting
     stores: bool = True  # also compare the state stores (memory, sqlite, redis)
     metrics: bool = True  # also compare metrics on and off
+    first_token: int = 40  # rounds of the first-token comparison at a 150 ms round trip (0 skips)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -53,6 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
     parser.add_argument("--no-stores", action="store_true", help="skip the state-store comparison")
     parser.add_argument("--no-metrics", action="store_true", help="skip the metrics on/off comparison")
+    parser.add_argument("--first-token", type=int, help="first-token rounds at a 150 ms round trip "
+                        "(default 40, --quick 10; 0 skips)")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -63,8 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--requests and every --concurrency level must be at least 1")
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
     conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
+    first_token = args.first_token if args.first_token is not None else (10 if args.quick else 40)
     return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores,
-                   not args.no_metrics)
+                   not args.no_metrics, max(0, first_token))
 
 
 def _cpu_now(servers: Stack) -> dict[str, float]:
@@ -131,6 +136,8 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                 notes.append(metrics_report(await compare(gateways, options.requests, options.time_cap)))
     if options.conversations:
         notes.append(await _conversations(options))
+    if options.first_token:
+        notes.append("\n" + await first_token_report(options.first_token))
     return results, notes
 
 

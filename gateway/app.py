@@ -27,6 +27,7 @@ from .chat_owners import ChatOwners
 from .config import AccountSettings, Settings
 from .conversations import ConversationMap
 from .errors import GatewayError, InvalidRequest, NotFound
+from .fresh_chats import FreshChats
 from .jobs import JobManager
 from .limits import BodyBudget
 from .metrics import Metrics
@@ -84,6 +85,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.conversations = ConversationMap(state_store, effective.conversation)  # chaining (§6)
         app.state.jobs = JobManager(state_store, pool, effective.video)
         await app.state.jobs.start()  # resumes polling unfinished video jobs
+        app.state.fresh_chats = FreshChats(pool, effective.upstream.fresh_chats, effective.upstream.fresh_chat_ttl)
+        app.state.fresh_chats.start()  # upstream chats made ahead of use, deleted unused at shutdown
         upkeep = Upkeep(pool, effective.upstream)
         upkeep.start()  # the start-up check of every account runs behind serving
         app.state.probe = UpstreamProbe(effective.qwen_base_url, effective.upstream.unreachable_after)
@@ -96,6 +99,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         finally:
             await app.state.probe.close()
             await upkeep.stop()
+            await app.state.fresh_chats.stop()  # before the sessions close: it deletes the unused chats
             await app.state.jobs.stop()
             await app.state.chats.flush()
             await marks.stop()

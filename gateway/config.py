@@ -37,6 +37,8 @@ class UpstreamSettings:
     refresh_retry_max: float = 60.0  # longest pause between tries while the auth host is unreachable
     startup_check: bool = True  # check every account in the background at start-up
     unreachable_after: float = 60.0  # /health/ready fails once Qwen has not answered a probe for this long
+    fresh_chats: int = 2  # upstream chats made ahead per account, model and chat type in use (fresh_chats.py); 0: off
+    fresh_chat_ttl: float = 600.0  # seconds an unused one is kept, and a key nobody asks for is kept filled
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,11 @@ def _check(settings: Settings) -> None:
         value = getattr(settings.upstream, name)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"upstream.{name}: must be a number of seconds >= 0")
+    fresh, ttl = settings.upstream.fresh_chats, settings.upstream.fresh_chat_ttl
+    if not isinstance(fresh, int) or isinstance(fresh, bool) or not 0 <= fresh <= 16:
+        raise ConfigError("upstream.fresh_chats: must be a whole number from 0 (off) to 16")
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl <= 0:
+        raise ConfigError("upstream.fresh_chat_ttl: must be a number of seconds > 0")
     if settings.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise ConfigError(f"log_level (GATEWAY_LOG_LEVEL): {settings.log_level!r} is not debug, info, warning or error")
     if settings.log_format not in ("text", "json"):

@@ -27,6 +27,7 @@ from ..errors import (
     UpstreamEmptyStream,
     UpstreamOversizeBlocked,
 )
+from ..fresh_chats import FreshChats, open_in_new_chat
 from ..qwen.client import QwenClient
 from ..qwen.documents import document_entry, upload_document
 from ..qwen.files import StsKeys, UploadedFile, hosted_image_entry
@@ -62,9 +63,11 @@ class ChatCall:
     def __init__(self, chat: ChatRequest, model: ResolvedModel, first_event_timeout: float,
                  images: list[tuple[ImageRef, Attachment]] | None = None, uploads: UploadCache | None = None,
                  *, conversation: ConversationSettings | None = None, chaining: Chaining | None = None,
-                 documents: Documents | None = None, max_answer: float | None = None) -> None:
+                 documents: Documents | None = None, max_answer: float | None = None,
+                 fresh: FreshChats | None = None) -> None:
         self.chat = chat
         self.model = model
+        self.fresh = fresh  # upstream chats made ahead (fresh_chats.py)
         self._max_answer = max_answer  # seconds a try's whole answer may take
         self.images = images or []
         self._uploads = uploads
@@ -99,22 +102,25 @@ class ChatCall:
         continuing = self.continuing() if correction is None else None
         if continuing is not None:
             try:
-                return await self._send(client, self.plan(continuing), translator)
+                return await self._send(client, self.plan(continuing), translator, continuing.chat_id)
             except UpstreamChatNotFound as exc:
                 log.info("chat %s cannot be continued (%s); folding into a new chat", continuing.chat_id,
                          exc.message)
                 if self.chaining is not None:
                     await self.chaining.drop()
-        return await self._send(client, self.plan(None, correction), translator)
+        turn = self.plan(None, correction)
+        return await open_in_new_chat(self.fresh, client, self.model_id, self.chat_type,
+                                      lambda chat_id: self._send(client, turn, translator, chat_id))
 
     async def new_chat(self, client: QwenClient) -> str:
-        """The one place a chat call creates its upstream chat (`chats/new`)."""
+        """A chat made now (`chats/new`): for the context-file retry; a new conversation takes one
+        made ahead (`fresh_chats`) when there is one."""
         return await client.create_chat(self.model_id, self.chat_type)
 
-    async def _send(self, client: QwenClient, turn: Turn, translator: AnswerTranslator | None) -> OpenAnswer:
-        """Send the turn (in a new chat unless it continues one), its history as context files when
-        too long (§7a)."""
-        chat_id = turn.continuing.chat_id if turn.continuing is not None else await self.new_chat(client)
+    async def _send(self, client: QwenClient, turn: Turn, translator: AnswerTranslator | None,
+                    chat_id: str) -> OpenAnswer:
+        """Send the turn in `chat_id` (the continued chat, or a new one), its history as context files
+        when too long (§7a)."""
         parent_id = turn.continuing.parent_id if turn.continuing is not None else None
         if turn.oversized:
             return await self._with_context(client, chat_id, parent_id, turn, translator, oversized=True)
@@ -212,5 +218,3 @@ class ChatCall:
         await self.chaining.conversations.remember(
             self.chaining.owner, self.model_id, "\n".join(self.instructions), self.chat.messages, answer,
             account_id=account_id, chat_id=translator.chat_id, parent_id=translator.response_id)
-
-

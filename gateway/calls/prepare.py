@@ -46,4 +46,4 @@ async def prepare_call(request: Request, chat: ChatRequest) -> tuple[ChatCall, s
     return ChatCall(chat, model, state.settings.timeouts.first_event, uploads, state.media.uploads,
                     conversation=state.settings.conversation, chaining=chaining,
                     documents=Documents(documents, state.media.uploads.sts_keys, media.parse_poll, media.parse_wait),
-                    max_answer=state.settings.timeouts.max_answer), owner
+                    max_answer=state.settings.timeouts.max_answer, fresh=state.fresh_chats), owner

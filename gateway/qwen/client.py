@@ -248,6 +248,10 @@ class QwenClient:
             raise UpstreamContract("Qwen created a chat but returned no chat id")
         return str(chat_id)
 
+    async def delete_chat(self, chat_id: str) -> None:
+        """`DELETE /api/v2/chats/<chat_id>` (§3): a chat of this account, gone for good."""
+        await self._json("DELETE", f"/api/v2/chats/{chat_id}", None, f"{self.base_url}/c/{chat_id}")
+
     async def task_status(self, task_id: str, api: str = "auto") -> TaskStatus:
         """A video task (§3.4) by v2 (200 + x-actual-status-code) or v1; "auto" uses v1 where v2 is missing."""
         if api == "v1" or (api == "auto" and self._v1_tasks):

@@ -7,6 +7,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from . import auth_host, chat_routes, completions, control, file_routes, info_routes, parse_routes, tasks
+from .latency import RoundTrip
 from .options import SimOptions
 from .recorder import Recorder
 from .set_cookies import SetCookies
@@ -23,7 +24,9 @@ def _routes() -> list[Route]:
         Route("/api/v1/auths/", info_routes.whoami, methods=["GET"]),
         Route("/api/v1/auths", info_routes.whoami, methods=["GET"]),
         Route("/api/v2/chats/new", chat_routes.create_chat, methods=["POST"]),
+        Route("/api/v2/chats/", chat_routes.delete_all_chats, methods=["DELETE"]),
         Route("/api/v2/chats/{chat_id}", chat_routes.chat_detail, methods=["GET"]),
+        Route("/api/v2/chats/{chat_id}", chat_routes.delete_chat, methods=["DELETE"]),
         Route("/api/v2/chat/completions", completions.create_completion, methods=["POST"]),
         Route("/api/v2/chat/completions/stop", chat_routes.stop_completion, methods=["POST"]),
         Route("/api/v1/tasks/status/{task_id}", tasks.status_v1, methods=["GET"]),
@@ -55,6 +58,7 @@ def build_simulator(options: SimOptions | None = None) -> Starlette:
     """A fresh simulator; `app.state.sim` is its `SimState`."""
     sim = SimState(options or SimOptions())
     quiet_simulated_drops()
-    app = Starlette(routes=_routes(), middleware=[Middleware(Recorder, sim=sim), Middleware(SetCookies, sim=sim)])
+    app = Starlette(routes=_routes(), middleware=[Middleware(RoundTrip, sim=sim), Middleware(Recorder, sim=sim),
+                                                  Middleware(SetCookies, sim=sim)])
     app.state.sim = sim
     return app

@@ -68,6 +68,8 @@ async def chat_detail(request: Request) -> Response:
     sim = sim_of(request)
     chat = sim.owned_chat(request.path_params["chat_id"], admission.token)
     if chat is None:
+        if request.path_params["chat_id"] in sim.deleted_chats:
+            return envelopes.not_found("Not_Found", "Chat not found")  # §3.7
         return envelopes.not_found("CHAT_NOT_FOUND", "Chat not found")
     messages = {m.id: _message_json(m) for m in chat.messages.values()}
     current_path = [_message_json(m) for m in chat.ancestors(chat.current_id)]
@@ -104,3 +106,29 @@ async def stop_completion(request: Request) -> Response:
     if isinstance(response_id, str) and response_id in chat.messages:
         sim.stopped.add(response_id)
     return envelopes.json_response(envelopes.ok({}))
+
+
+async def delete_chat(request: Request) -> Response:
+    """`DELETE /api/v2/chats/<chat_id>` (§3): only the owner's; the chat is gone for GET and completions."""
+    admission = await admit(request, write=True)
+    if isinstance(admission, Response):
+        return admission
+    sim = sim_of(request)
+    chat = sim.owned_chat(request.path_params["chat_id"], admission.token)
+    if chat is None:
+        return envelopes.not_found("CHAT_NOT_FOUND", "Chat not found")
+    del sim.chats[chat.id]
+    sim.deleted_chats.add(chat.id)
+    return envelopes.json_response(envelopes.ok({"status": True}))
+
+
+async def delete_all_chats(request: Request) -> Response:
+    """`DELETE /api/v2/chats/` (§3): every chat of the caller's account, as "clear history" in the web UI."""
+    admission = await admit(request, write=True)
+    if isinstance(admission, Response):
+        return admission
+    sim = sim_of(request)
+    for chat_id in [c.id for c in sim.chats.values() if sim.owned_chat(c.id, admission.token) is not None]:
+        del sim.chats[chat_id]
+        sim.deleted_chats.add(chat_id)
+    return envelopes.json_response(envelopes.ok({"status": True}))

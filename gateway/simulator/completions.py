@@ -38,7 +38,8 @@ async def create_completion(request: Request) -> Response:
         return envelopes.validation_error("Field 'messages': Field required")
     chat = sim.owned_chat(chat_id, token)
     if chat is None:
-        return envelopes.not_found("CHAT_NOT_FOUND", "Chat not found")
+        deleted = "This chat has been deleted. Please start a new chat to continue."  # §3.7
+        return envelopes.not_found("CHAT_NOT_FOUND", deleted if chat_id in sim.deleted_chats else "Chat not found")
     turn = parse_turn(body, chat)
     if len(turn.text) > sim.options.prompt_limit:  # §7a: the anti-bot stub, though the account is fine
         return envelopes.json_response(envelopes.rgv587(base_url(request)))

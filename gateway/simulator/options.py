@@ -43,6 +43,7 @@ class SimOptions:
     prompt_limit: int = 118_000  # characters of a prompt past which the RGV587 stub answers (§7a)
     framing: str = "blank"  # SSE frames: "blank" line after each, "none" (0.3.11), "crlf"
     parent_error: str = "PARENT_NOT_FOUND"  # unknown parent: Sep 2026 code, or "is_not_exist" (2025)
+    rtt: float = 0.0  # seconds of network round trip on every HTTP call (latency.py); never scaled by speed
 
     def __post_init__(self) -> None:
         if self.valid_tokens is not None and not isinstance(self.valid_tokens, frozenset):
@@ -56,6 +57,8 @@ class SimOptions:
         _check_choice("parent_error", self.parent_error, ("PARENT_NOT_FOUND", "is_not_exist"))
         if self.speed < 0:
             raise ValueError("speed must be >= 0")
+        if self.rtt < 0:
+            raise ValueError("rtt must be >= 0")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -88,6 +91,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "parse_polls": (int,),
     "prompt_limit": (int,),
     "parent_error": (str,),
+    "rtt": (int, float),
 }
 
 

@@ -143,6 +143,7 @@ class SimState:
         """Forget everything and return to the options the simulator was built with."""
         self.options = self.initial_options
         self.chats: dict[str, Chat] = {}
+        self.deleted_chats: set[str] = set()  # DELETE /api/v2/chats/…: GET says Not_Found, completions CHAT_NOT_FOUND
         self.tasks: dict[str, Task] = {}
         self.grants: dict[str, Grant] = {}
         self.files: dict[str, StoredFile] = {}  # by URL path: /files/… and /output/…

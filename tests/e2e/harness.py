@@ -74,11 +74,13 @@ class Stack:
         return {a["id"]: a for a in self.http.get("/v1/accounts").json()["data"]}
 
 
-def default_settings(**overrides: Any) -> Settings:
+def default_settings(fresh_chats: int = 0, **overrides: Any) -> Settings:
+    """`fresh_chats` 0 (off): every chat is made in its request, so tests can count upstream calls."""
     accounts = tuple(AccountSettings(id=f"acct-{t.split('-')[1]}", token=t, concurrency=4) for t in TOKENS)
     base = Settings(accounts=accounts, timeouts=FAST, cooldowns=Cooldowns(), max_attempts=3, video=FAST_VIDEO,
                     media=FAST_MEDIA, state_url="memory://")
-    return replace(base, **overrides)
+    settings = replace(base, **overrides)
+    return replace(settings, upstream=replace(settings.upstream, fresh_chats=fresh_chats))
 
 
 def _bound_socket(port: int = 0) -> socket.socket:
