@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -24,7 +24,7 @@ from gateway.config import (
     Timeouts,
     VideoSettings,
 )
-from gateway.simulator import SimOptions, start_simulator
+from gateway.simulator import SimOptions
 from gateway.store import Store
 
 from .servers import Servers
@@ -40,7 +40,7 @@ class Stack:
     """The gateway at `url` (OpenAI base: `url + "/v1"`) in front of the simulator at `sim_url`."""
 
     def __init__(self, url: str, sim_url: str, loop: asyncio.AbstractEventLoop,
-                 restart: Callable[[], Awaitable[None]] | None = None) -> None:
+                 restart: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
         self.url = url
         self.sim_url = sim_url
         self.loop = loop
