@@ -23,8 +23,10 @@ check: install
 	$(BIN)/ruff check gateway bench
 	$(BIN)/mypy
 
+# Two xdist workers (each with its own servers and Redis): most of the suite waits on sockets and
+# timers, not the CPU. `--dist loadgroup` keeps tests marked with one xdist_group on one worker.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The gateway's cost over calling the (simulated) upstream directly: see bench/README.md.
 # `make bench BENCH_ARGS=--quick` for a short run; any `python -m bench.run` flag goes there.
