@@ -157,7 +157,7 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
         finally:
             stack.http.close()
             stack.sim.close()
-            servers.run(servers.slot.unmount())
+            servers.run(servers.settle())
             healthy = True
     finally:
         _give_back(servers, shared, healthy)

@@ -129,6 +129,21 @@ class Servers:
             other.cancel()
         await asyncio.gather(*others, return_exceptions=True)
 
+    async def settle(self) -> None:
+        """Unmount the app, then end the simulator's replies still streaming to it at once, as the
+        simulator's own stop does (`closed`), so that none runs on into the next test."""
+        await self.slot.unmount()
+        state = self.simulator.state
+        if not any(record.status == "running" for record in state.streams.values()):
+            return
+        state.close()
+        try:
+            deadline = self.loop.time() + GRACE
+            while any(r.status == "running" for r in state.streams.values()) and self.loop.time() < deadline:
+                await asyncio.sleep(0.005)
+        finally:
+            state.closed = False  # open for the next test's replies
+
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 15) -> T:
         """Run `coroutine` on the servers' loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
