@@ -1,6 +1,12 @@
 """A live stack for end-to-end tests: the Qwen simulator and the gateway, each on a real
 loopback socket, served by uvicorn from an event loop in a background thread (servers.py),
-so that sync clients (openai, LangChain, httpx) can call it from the test's own thread."""
+so that sync clients (openai, LangChain, httpx) can call it from the test's own thread.
+
+Every stack is a fresh gateway app (its own settings, pool, store, marks) and a simulator reset
+to its options; the listening servers are lent from test to test (one pair per xdist worker).
+A test wanting other settings calls `live_stack(settings, sim=..., store=...)`; a stack opened
+inside another gets servers of its own; real processes (SIGTERM, kill -9, replicas on one
+Redis) come from processes.py."""
 
 from __future__ import annotations
 

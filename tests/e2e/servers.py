@@ -37,7 +37,7 @@ class GatewaySlot:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         app, lifespan = self.app, self.lifespan
-        if app is None or lifespan is None:  # between two tests: a restart's gap
+        if app is None or lifespan is None:  # mid-restart, as a real restart refuses connections
             await PlainTextResponse("no gateway mounted", status_code=503)(scope, receive, send)
             return
         task = asyncio.current_task()
