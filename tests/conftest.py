@@ -2,8 +2,10 @@
 (a module sets `TOKEN`, the bearer token its `client` sends); and a real Redis for all.
 """
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 
+import httpcore2
 import httpx
 import pytest
 import pytest_asyncio
@@ -32,6 +34,16 @@ async def shared_client(sim: RunningSimulator, request: pytest.FixtureRequest) -
 async def client(sim: RunningSimulator, shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
     sim.state.reset()  # also restores the options the server was built with
     return shared_client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_tls_context() -> Iterator[None]:
+    """The openai client builds a TLS context from the system's CA bundle for every client (~20 ms,
+    about 15 % of an end-to-end test's CPU); the tests only speak plain HTTP on loopback, so all
+    their clients share one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpcore2, "default_ssl_context", functools.cache(httpcore2.default_ssl_context))
+        yield
 
 
 @pytest.fixture(scope="session")

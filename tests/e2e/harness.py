@@ -1,19 +1,23 @@
 """A live stack for end-to-end tests: the Qwen simulator and the gateway, each on a real
-loopback socket, served by uvicorn from an event loop in a background thread, so that
-sync clients (openai, LangChain, httpx) can call it from the test's own thread."""
+loopback socket, served by uvicorn from an event loop in a background thread (servers.py),
+so that sync clients (openai, LangChain, httpx) can call it from the test's own thread.
+
+Every stack is a fresh gateway app (its own settings, pool, store, marks) and a simulator reset
+to its options; the listening servers are lent from test to test (one pair per xdist worker).
+A test wanting other settings calls `live_stack(settings, sim=..., store=...)`; a stack opened
+inside another gets servers of its own; real processes (SIGTERM, kill -9, replicas on one
+Redis) come from processes.py."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+import ssl
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
-import uvicorn
 
 from gateway.app import build_app
 from gateway.config import (
@@ -26,9 +30,12 @@ from gateway.config import (
     Timeouts,
     VideoSettings,
 )
-from gateway.simulator import SimOptions, start_simulator
+from gateway.simulator import SimOptions
 from gateway.store import Store
 
+from .servers import Servers
+
+_LOOPBACK_TLS = ssl.create_default_context()  # never used on http://, but httpx builds one per client (~20 ms)
 TOKENS = ("token-alpha", "token-bravo")
 FAST = Timeouts(connect=2, first_event=5, idle=2, deadline=10)
 FAST_MEDIA = MediaSettings(parse_poll=0.01)
@@ -39,12 +46,12 @@ class Stack:
     """The gateway at `url` (OpenAI base: `url + "/v1"`) in front of the simulator at `sim_url`."""
 
     def __init__(self, url: str, sim_url: str, loop: asyncio.AbstractEventLoop,
-                 restart: Callable[[], Awaitable[None]] | None = None) -> None:
+                 restart: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
         self.url = url
         self.sim_url = sim_url
         self.loop = loop
-        self.http = httpx.Client(base_url=url, timeout=30)
-        self.sim = httpx.Client(base_url=sim_url, timeout=30)
+        self.http = httpx.Client(base_url=url, timeout=30, verify=_LOOPBACK_TLS)
+        self.sim = httpx.Client(base_url=sim_url, timeout=30, verify=_LOOPBACK_TLS)
         self._restart = restart
 
     def restart_gateway(self) -> None:
@@ -83,53 +90,56 @@ def default_settings(fresh_chats: int = 0, **overrides: Any) -> Settings:
     return replace(settings, upstream=replace(settings.upstream, fresh_chats=fresh_chats))
 
 
-def _bound_socket(port: int = 0) -> socket.socket:
-    # IPPROTO_TCP explicitly, as in the simulator: asyncio then sets TCP_NODELAY, and
-    # small responses stop waiting out a 40 ms delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
+_shared: Servers | None = None  # the servers `live_stack` lends out, one stack at a time
+_lent = False
 
 
-@dataclass
-class _Gateway:
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    port: int
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
+def close_shared_servers() -> None:
+    """Stop the servers `live_stack` shares between tests (the session's end)."""
+    global _shared
+    if _shared is not None and not _lent:
+        _shared.close()
+        _shared = None
 
 
-async def _start_gateway(settings: Settings, store: Store | None, port: int = 0) -> _Gateway:
-    sock = _bound_socket(port)
-    server = uvicorn.Server(uvicorn.Config(build_app(settings, store), log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    return _Gateway(server, task, sock.getsockname()[1])
+def _borrow() -> tuple[Servers, bool]:
+    """The shared servers if free, else (a stack inside a stack) servers of its own; True when shared."""
+    global _shared, _lent
+    if _lent:
+        return Servers(), False
+    if _shared is None:
+        _shared = Servers()
+    _lent = True
+    return _shared, True
+
+
+def _give_back(servers: Servers, shared: bool, healthy: bool) -> None:
+    global _shared, _lent
+    if not shared:
+        servers.close()
+        return
+    _lent = False
+    if not healthy:  # a stack that would not stop cleanly is not lent again
+        _shared = None
+        servers.close()
 
 
 @contextmanager
 def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, simulate: bool = False,
                store: Store | None = None) -> Iterator[Stack]:
-    """Start simulator + gateway; with `simulate` the gateway starts its own simulator (make run mode).
+    """A reset simulator and a fresh gateway app with `settings`; with `simulate` the gateway starts
+    its own simulator (make run mode).
 
-    `store` is handed to every app built, so jobs survive `Stack.restart_gateway()`.
+    Each call gets a new app (new pool, store, marks: nothing leaks from an earlier test) and a
+    simulator back to `sim` with no chats, faults or recorded requests, served on sockets kept
+    open between tests. `store` is handed to every app built, so jobs survive
+    `Stack.restart_gateway()`.
     """
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def main() -> None:
-        simulator = None
+    servers, shared = _borrow()
+    healthy = False
+    try:
+        simulator = servers.simulator
         if not simulate:
-            simulator = await start_simulator(sim or SimOptions(speed=0.0))
             gateway_settings = settings or default_settings()
             if gateway_settings.qwen_base_url == DEFAULT_QWEN_BASE_URL:
                 gateway_settings = replace(gateway_settings, qwen_base_url=simulator.url)
@@ -138,35 +148,24 @@ def live_stack(settings: Settings | None = None, sim: SimOptions | None = None, 
                                            upstream=replace(gateway_settings.upstream, auth_url=simulator.url))
         else:
             gateway_settings = replace(settings or Settings(state_url="memory://"), accounts=(), simulate=True)
-        gateway = await _start_gateway(gateway_settings, store)
+
+        async def start() -> None:
+            simulator.state.initial_options = sim or SimOptions(speed=0.0)
+            simulator.state.reset()
+            await servers.slot.mount(build_app(gateway_settings, store))
 
         async def restart() -> None:
-            await box["gateway"].stop()
-            box["gateway"] = await _start_gateway(gateway_settings, store, box["gateway"].port)
+            await servers.slot.unmount()
+            await servers.slot.mount(build_app(gateway_settings, store))
 
-        done = asyncio.Event()
-        box.update(gateway=gateway, port=gateway.port, sim_url=simulator.url if simulator else None,
-                   restart=restart, done=done)
-        ready.set()
-        await done.wait()
-        await box["gateway"].stop()
-        if simulator is not None:
-            await simulator.stop()
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for other in others:  # e.g. sse-starlette's shutdown watcher
-            other.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
-    thread.start()
-    if not ready.wait(15):
-        raise RuntimeError("the live stack did not start")
-    stack = Stack(f"http://127.0.0.1:{box['port']}", box["sim_url"] or "", loop, box["restart"])
-    try:
-        yield stack
+        servers.run(start())
+        stack = Stack(f"http://127.0.0.1:{servers.port}", "" if simulate else simulator.url, servers.loop, restart)
+        try:
+            yield stack
+        finally:
+            stack.http.close()
+            stack.sim.close()
+            servers.run(servers.settle())
+            healthy = True
     finally:
-        loop.call_soon_threadsafe(box["done"].set)
-        thread.join(15)
-        stack.http.close()
-        stack.sim.close()
-        loop.close()
+        _give_back(servers, shared, healthy)

@@ -8,6 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+# These gateways run in the repository with its config.yaml, so they share data/gateway.db:
+# under `make test` (xdist, --dist loadgroup) one worker runs them all, one at a time.
+pytestmark = pytest.mark.xdist_group("repository-data")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -80,7 +80,8 @@ def test_refresh_tokens_are_spent_once_each_and_survive_a_restart():
 def test_an_expired_token_answer_refreshes_once_and_retries_on_the_same_account(status, stream):
     settings = default_settings(**refresh_accounts(REFRESH_TOKENS[:1]))
     with live_stack(settings, sim=SimOptions(speed=0.0, refresh_tokens=REFRESH_TOKENS[:1])) as stack:
-        wait_for(lambda: auth_report(stack)["refreshes"] == 1)  # the start-up check signed in
+        # the start-up check signed in, then probed with the new token
+        wait_for(lambda: auth_report(stack)["refreshes"] == 1 and stack.upstream_requests("/api/v1/auths/"))
         first = stack.upstream_requests("/api/v1/auths/")[-1]["token"]
         stack.fault(first, {"kind": "expired", "status": status})
         assert chat(stack, "expired", stream=stream) == "You said: expired"

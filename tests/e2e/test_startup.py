@@ -6,9 +6,14 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from openai import OpenAI
 
 from .test_run_mode import ROOT, start_gateway, stop
+
+# These gateways run in the repository with its config.yaml, so they share data/gateway.db:
+# under `make test` (xdist, --dist loadgroup) one worker runs them all, one at a time.
+pytestmark = pytest.mark.xdist_group("repository-data")
 
 
 def test_start_up_says_where_it_listens_the_mode_auth_store_and_version(tmp_path):
