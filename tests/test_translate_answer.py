@@ -3,7 +3,7 @@ tool calls or a correction. Pure calls: pieces in, pieces and a Shaped result ou
 
 import orjson
 
-from gateway.translate.answer import AnswerShaper
+from gateway.translate.answer import ClientAnswerShaper
 from gateway.translate.structured import parse_response_format
 from gateway.translate.tools import REQUIRED_REMINDER, parse_tool_plan
 
@@ -32,7 +32,7 @@ def run(shaper, *texts):
 
 
 def test_a_plain_answer_passes_straight_through_and_finishes_with_stop():
-    shaper = AnswerShaper(None, None)
+    shaper = ClientAnswerShaper(None, None)
     assert not shaper.holds_content
     assert shaper.feed(("content", "Hel")) == ("content", "Hel")
     assert shaper.feed(("reasoning_content", "hmm")) == ("reasoning_content", "hmm")
@@ -41,13 +41,13 @@ def test_a_plain_answer_passes_straight_through_and_finishes_with_stop():
 
 
 def test_tool_choice_none_is_a_plain_answer():
-    sent, done = run(AnswerShaper(tools("none"), None), "I would ", call("get_weather", city="Paris"))
+    sent, done = run(ClientAnswerShaper(tools("none"), None), "I would ", call("get_weather", city="Paris"))
     assert sent == "I would " + call("get_weather", city="Paris")
     assert done.tool_calls == [] and done.finish_reason == "stop"
 
 
 def test_text_before_a_tool_call_streams_and_the_call_is_held_back_and_parsed():
-    shaper = AnswerShaper(tools(), None)
+    shaper = ClientAnswerShaper(tools(), None)
     sent, done = run(shaper, "Let me check. ", "<tool_", "call>", '{"name": "get_weather", ',
                      '"arguments": {"city": "Paris"}}</tool_call>')
     assert sent == "Let me check. "
@@ -58,34 +58,34 @@ def test_text_before_a_tool_call_streams_and_the_call_is_held_back_and_parsed():
 
 
 def test_a_held_angle_bracket_that_opens_no_call_is_released():
-    sent, done = run(AnswerShaper(tools(), None), "1 <", " 2 and done")
+    sent, done = run(ClientAnswerShaper(tools(), None), "1 <", " 2 and done")
     assert sent + done.content == "1 < 2 and done"
     assert done.tool_calls == [] and done.finish_reason == "stop"
 
 
 def test_calls_to_unknown_functions_stay_text():
-    sent, done = run(AnswerShaper(tools(), None), call("launch_rocket"))
+    sent, done = run(ClientAnswerShaper(tools(), None), call("launch_rocket"))
     assert sent + done.content == call("launch_rocket")
     assert done.tool_calls == []
 
 
 def test_without_parallel_calls_only_the_first_call_is_kept():
-    _, done = run(AnswerShaper(tools("auto", False), None), call("get_weather", city="Oslo") + call("get_time"))
+    _, done = run(ClientAnswerShaper(tools("auto", False), None), call("get_weather", city="Oslo") + call("get_time"))
     assert [c["function"]["name"] for c in done.tool_calls] == ["get_weather"]
-    _, both = run(AnswerShaper(tools("auto", True), None), call("get_weather", city="Oslo") + call("get_time"))
+    _, both = run(ClientAnswerShaper(tools("auto", True), None), call("get_weather", city="Oslo") + call("get_time"))
     assert [c["function"]["name"] for c in both.tool_calls] == ["get_weather", "get_time"]
 
 
 def test_a_required_call_that_never_came_asks_the_model_again():
-    sent, done = run(AnswerShaper(tools("required"), None), "It is sunny.")
+    sent, done = run(ClientAnswerShaper(tools("required"), None), "It is sunny.")
     assert sent + done.content == "It is sunny."
     assert done.tool_calls == [] and done.correction == REQUIRED_REMINDER
-    _, auto = run(AnswerShaper(tools("auto"), None), "It is sunny.")
+    _, auto = run(ClientAnswerShaper(tools("auto"), None), "It is sunny.")
     assert auto.correction is None
 
 
 def test_a_json_answer_is_held_whole_then_given_compact():
-    shaper = AnswerShaper(None, parse_response_format({"response_format": {"type": "json_object"}}))
+    shaper = ClientAnswerShaper(None, parse_response_format({"response_format": {"type": "json_object"}}))
     assert shaper.holds_content
     sent, done = run(shaper, "Here: ```json\n{\"a\": ", "1, \"b\": [true]}\n```")
     assert sent == ""
@@ -93,7 +93,7 @@ def test_a_json_answer_is_held_whole_then_given_compact():
 
 
 def test_an_answer_without_json_gets_a_correction_naming_the_problem():
-    _, done = run(AnswerShaper(None, parse_response_format({"response_format": {"type": "json_object"}})),
+    _, done = run(ClientAnswerShaper(None, parse_response_format({"response_format": {"type": "json_object"}})),
                   "Sorry, no.")
     assert done.content == "Sorry, no."
     assert done.correction is not None and "no JSON object" in done.correction
@@ -101,15 +101,15 @@ def test_an_answer_without_json_gets_a_correction_naming_the_problem():
 
 def test_json_that_breaks_the_schema_gets_a_correction_naming_where():
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
-    _, good = run(AnswerShaper(None, json_schema(schema)), '{"age": 41}')
+    _, good = run(ClientAnswerShaper(None, json_schema(schema)), '{"age": 41}')
     assert good.content == '{"age":41}' and good.correction is None
-    _, bad = run(AnswerShaper(None, json_schema(schema)), '{"age": "old"}')
+    _, bad = run(ClientAnswerShaper(None, json_schema(schema)), '{"age": "old"}')
     assert bad.correction is not None and "age" in bad.correction
 
 
 def test_with_tools_and_a_json_format_a_call_wins_else_the_json_is_checked():
     fmt = parse_response_format({"response_format": {"type": "json_object"}})
-    sent, called = run(AnswerShaper(tools(), fmt), call("get_time"))
+    sent, called = run(ClientAnswerShaper(tools(), fmt), call("get_time"))
     assert sent == "" and [c["function"]["name"] for c in called.tool_calls] == ["get_time"]
-    _, answered = run(AnswerShaper(tools(), fmt), '{"time": "noon"}')
+    _, answered = run(ClientAnswerShaper(tools(), fmt), '{"time": "noon"}')
     assert answered.tool_calls == [] and answered.content == '{"time":"noon"}' and answered.correction is None

@@ -3,13 +3,11 @@ the OpenAI images response and stream events out. Pure calls."""
 
 import pytest
 
-from gateway.catalog import ModelInfo
 from gateway.errors import InvalidRequest, UpstreamInvalidInput, UpstreamTransient
 from gateway.qwen.events import Delta, ResponseCreated
 from gateway.translate.images import (
     GeneratedImage,
     ImageCollector,
-    default_model,
     image_stream_event,
     images_response,
     parse_edit,
@@ -21,10 +19,6 @@ CAT = "https://cdn.example/out/cat.png?sig=1"
 
 def delta(content, phase="image_gen", extra=None):
     return Delta(phase=phase, content=content, status=None, extra=extra, usage=None)
-
-
-def model(name, *chat_types):
-    return ModelInfo(id=name, name=name, thinking=False, vision=False, chat_types=frozenset(chat_types))
 
 
 def test_a_generation_body_gets_defaults_and_keeps_the_size_asked():
@@ -72,13 +66,6 @@ def test_bad_edit_fields_are_400s_naming_the_field(fields, param):
     with pytest.raises(InvalidRequest) as caught:
         parse_edit(fields)
     assert caught.value.param == param
-
-
-def test_the_default_model_prefers_a_dedicated_image_model():
-    chat, image = model("qwen3-max", "t2t", "t2i"), model("qwen-image", "t2i")
-    assert default_model([chat, image], "t2i") is image
-    assert default_model([chat], "t2i") is chat
-    assert default_model([model("qwen3-max", "t2t")], "t2i") is None
 
 
 def test_the_collector_gathers_images_with_their_size_and_the_chat_ids():
