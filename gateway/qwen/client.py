@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from ..errors import (
     UpstreamTransport,
     UpstreamUnauthorized,
 )
+from ..ids import uuid4
 from ..store import Store
 from . import cookies
 from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
@@ -66,9 +66,16 @@ def account_headers(account: AccountSettings, base_url: str, version: str) -> di
     return headers
 
 
+_clock: tuple[int, str] = (0, "")
+
+
 def _timezone() -> str:
-    # JavaScript's Date().toString() form, as the web frontend sends it.
-    return time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime())
+    # JavaScript's Date().toString() form, as the web frontend sends it; formatted once a second.
+    global _clock
+    now = int(time.time())
+    if _clock[0] != now:
+        _clock = (now, time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime(now)))
+    return _clock[1]
 
 
 class QwenClient:
@@ -113,7 +120,7 @@ class QwenClient:
         headers = dict(self._headers)
         headers["accept"] = accept
         headers["content-type"] = "application/json"
-        headers["x-request-id"] = str(uuid.uuid4())
+        headers["x-request-id"] = uuid4()
         headers["timezone"] = _timezone()
         if referer is not None:
             headers["referer"] = referer
@@ -242,6 +249,7 @@ class QwenClient:
         # A right-sized copy: orjson's output keeps its whole write buffer (~8 KiB) allocated,
         # and this one lives as long as the stream (bench/stream_memory.py).
         data = memoryview(orjson.dumps(payload)).tobytes()
+        del payload  # nor is the dict kept for the stream's life
         for retry in (False, True):
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
             started = False
