@@ -59,8 +59,7 @@ async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
                 if out[0] == "content":
                     sent.append(out[1])
                 yield writer.piece(out)
-        for chunk in _closing_chunks(writer, translator, answer.shaped, sent, usage):
-            yield chunk
+        yield b"".join(_closing_chunks(writer, translator, answer.shaped, sent, usage))  # one write, not 2-5
         await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
     except Exception as exc:  # the client gets an error event and [DONE], never a cut connection
         failure = stream_failure(exc, lease.account_id)

@@ -95,6 +95,7 @@ class QwenClient:
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
         self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
+        self._cookie: tuple[str, dict[str, Any] | None] = ("", None)  # the token and its cookie
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -135,9 +136,11 @@ class QwenClient:
         return headers, token
 
     def _token_cookie(self, token: str) -> dict[str, Any] | None:
-        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win.
-        morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
-        return {cookies.TOKEN: morsel} if morsel is not None else None
+        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win; built once per token.
+        if self._cookie[0] != token:
+            morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
+            self._cookie = (token, {cookies.TOKEN: morsel} if morsel is not None else None)
+        return self._cookie[1]
 
     async def refresh_call(self, refresh_token: str) -> Refreshed:
         """`GET <auth host>/api/v2/auths/refresh` with the refresh token cookie (§2)."""
