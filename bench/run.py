@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 import aiohttp
 
+from bench import stream_memory
 from bench.conversation import render as render_turns
 from bench.conversation import turn_40
 from bench.load import Result, drive, warm_up
@@ -41,6 +42,7 @@ class Options:
     stores: bool = True  # also compare the state stores (memory, sqlite, redis)
     metrics: bool = True  # also compare metrics on and off
     scenarios: frozenset[str] = frozenset()  # only these scenarios of the main table (empty: all)
+    memory_streams: int = 1000  # open streams for the memory figure (0 skips it)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -54,6 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="40-turn conversations timed per chaining setting (default 20, --quick 3; 0 skips)")
     parser.add_argument("--no-stores", action="store_true", help="skip the state-store comparison")
     parser.add_argument("--no-metrics", action="store_true", help="skip the metrics on/off comparison")
+    parser.add_argument("--memory-streams", type=int,
+                        help="streams held open for the memory per stream (default 1000, --quick 200; 0 skips)")
     parser.add_argument("--only", default="", help="comma-separated scenarios of the main table to run, e.g. "
                         "floor,gateway,floor-stream,gateway-stream (default: all)")
     args = parser.parse_args(argv)
@@ -67,8 +71,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
     conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
     only = frozenset(name.strip() for name in args.only.split(",") if name.strip())
+    memory = args.memory_streams if args.memory_streams is not None else (200 if args.quick else 1000)
     return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores,
-                   not args.no_metrics, only)
+                   not args.no_metrics, only, max(0, memory))
 
 
 def _cpu_now(servers: Stack, proxy: Server) -> dict[str, float]:
@@ -144,6 +149,12 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
                 notes.append(metrics_report(await compare(gateways, options.requests, options.time_cap)))
     if options.conversations:
         notes.append(await _conversations(options))
+    if options.memory_streams:
+        print(f"  memory: {options.memory_streams} open streams, gateway then floor", file=sys.stderr, flush=True)
+        gateway = await stream_memory.measure(options.memory_streams, out=sys.stderr)
+        floor_kib = await stream_memory.measure(options.memory_streams, "floor", sys.stderr)
+        notes.append(f"\nmemory per open stream ({options.memory_streams} streams open at once, RSS): gateway "
+                     f"{gateway:.1f} KiB, floor relay {floor_kib:.1f} KiB (target: gateway ≤ 48 KiB)")
     return results, notes
 
 
