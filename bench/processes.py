@@ -61,6 +61,7 @@ class Stack:
     simulator: Server
     gateway: Server
     logs: Path
+    floor: Server | None = None  # the floor relay (bench/floor.py), in the main run only
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -105,9 +106,10 @@ async def wait_ready(server: Server, path: str, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def stack(keep_logs: Path | None = None, gateway_config: str = "",
+def stack(keep_logs: Path | None = None, gateway_config: str = "", floor: bool = False,
           simulator_args: Sequence[str] = ()) -> Iterator[Stack]:
-    """Start the simulator (no delays) and the gateway in front of it; stop both on exit.
+    """Start the simulator (no delays) and the gateway in front of it, and with `floor` the floor
+    relay beside the gateway; stop them all on exit.
 
     The servers are started but not yet known to be ready: await `wait_ready` on each.
     """
@@ -129,4 +131,10 @@ def stack(keep_logs: Path | None = None, gateway_config: str = "",
                        "GATEWAY_STATE_URL": f"sqlite:///{logs.resolve()}/state.db"}  # the default store, not ./data/
         gateway = _spawn("gateway", ["-m", "gateway", "--config", str(config)], gateway_env, gateway_port, logs)
         exits.callback(gateway.stop)  # callbacks run last-in first-out: the gateway stops first
-        yield Stack(simulator, gateway, logs)
+        relay = None
+        if floor:
+            port = free_port()
+            relay = _spawn("floor", ["-m", "bench.floor", "--host", HOST, "--port", str(port), "--upstream",
+                                     simulator.url, "--tokens", ",".join(TOKENS)], env, port, logs)
+            exits.callback(relay.stop)
+        yield Stack(simulator, gateway, logs, relay)

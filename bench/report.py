@@ -47,7 +47,7 @@ def overhead_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for result in results:
         base = baseline.get(result.concurrency)
-        if result.scenario == BASELINE or base is None:
+        if result.scenario == BASELINE or result.scenario.startswith("floor") or base is None:
             continue
         ratio = result.throughput / base.throughput if base.throughput else math.nan
         gateway_cpu = result.cpu_ms_per_request("gateway")
@@ -58,6 +58,28 @@ def overhead_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
             _num(ratio, 2) + "x",
             _num(gateway_cpu, 2),
         ))
+    return rows
+
+
+FLOOR_TARGETS = {"gateway": ("floor", 1.15), "gateway-stream": ("floor-stream", 1.3)}  # issue 10, item 8
+
+
+def floor_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    """The gateway's CPU per request over the floor relay's, at each concurrency, against the targets."""
+    by_name = {(r.scenario, r.concurrency): r for r in results}
+    rows: list[tuple[str, ...]] = []
+    for result in results:
+        if result.scenario not in FLOOR_TARGETS:
+            continue
+        floor_name, target = FLOOR_TARGETS[result.scenario]
+        base = by_name.get((floor_name, result.concurrency))
+        if base is None:
+            continue
+        gateway, floor = result.cpu_ms_per_request("gateway"), base.cpu_ms_per_request("gateway")
+        ratio = gateway / floor if floor else math.nan
+        verdict = "-" if math.isnan(ratio) else ("ok" if ratio <= target else "over")
+        rows.append((f"{result.scenario} / {floor_name}", str(result.concurrency), _num(gateway, 3), _num(floor, 3),
+                     _num(ratio, 2) + "x", f"≤ {target:.2f}x {verdict}"))
     return rows
 
 
@@ -86,6 +108,10 @@ def render(results: Sequence[Result], notes: Sequence[str] = (), load_before: fl
         table(overhead_rows(results),
               ("comparison", "conc", "Δ p50 ms", "Δ p99 ms", "throughput ratio", "gateway cpu ms/req")),
     ]
+    floors = floor_rows(results)
+    if floors:
+        parts += ["", "the gateway against the floor relay (bench/floor.py), CPU per request of each process:",
+                  table(floors, ("comparison", "conc", "gateway ms/req", "floor ms/req", "ratio", "target"))]
     return "\n".join(parts)
 
 

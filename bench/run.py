@@ -18,15 +18,16 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 import aiohttp
 
+from bench import stream_memory
 from bench.conversation import render as render_turns
 from bench.conversation import turn_40
 from bench.first_token import report as first_token_report
 from bench.load import Result, drive, warm_up
 from bench.metrics_cost import metrics_gateways
 from bench.metrics_cost import report as metrics_report
-from bench.processes import TOKENS, Stack, StartupError, cpu_seconds, stack, wait_ready
+from bench.processes import TOKENS, Server, Stack, StartupError, cpu_seconds, stack, wait_ready
 from bench.report import render
-from bench.scenarios import Scenario, direct, gateway_chat, gateway_responses, gateway_stream
+from bench.scenarios import Scenario, direct, floor, gateway_chat, gateway_responses, gateway_stream
 from bench.stores import compare, report, store_gateways
 
 T = TypeVar("T")
@@ -42,6 +43,8 @@ class Options:
     stores: bool = True  # also compare the state stores (memory, sqlite, redis)
     metrics: bool = True  # also compare metrics on and off
     first_token: int = 40  # rounds of the first-token comparison at a 150 ms round trip (0 skips)
+    scenarios: frozenset[str] = frozenset()  # only these scenarios of the main table (empty: all)
+    memory_streams: int = 1000  # open streams for the memory figure (0 skips it)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -57,6 +60,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--no-metrics", action="store_true", help="skip the metrics on/off comparison")
     parser.add_argument("--first-token", type=int, help="first-token rounds at a 150 ms round trip "
                         "(default 40, --quick 10; 0 skips)")
+    parser.add_argument("--memory-streams", type=int,
+                        help="streams held open for the memory per stream (default 1000, --quick 200; 0 skips)")
+    parser.add_argument("--only", default="", help="comma-separated scenarios of the main table to run, e.g. "
+                        "floor,gateway,floor-stream,gateway-stream (default: all)")
     args = parser.parse_args(argv)
     try:
         levels = tuple(int(level) for level in args.concurrency.split(",") if level.strip())
@@ -68,20 +75,24 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     time_cap = args.time_cap if args.time_cap is not None else (30.0 if args.quick else 120.0)
     conversations = args.conversations if args.conversations is not None else (3 if args.quick else 20)
     first_token = args.first_token if args.first_token is not None else (10 if args.quick else 40)
+    only = frozenset(name.strip() for name in args.only.split(",") if name.strip())
+    memory = args.memory_streams if args.memory_streams is not None else (200 if args.quick else 1000)
     return Options(requests, levels, time_cap, args.keep_logs, max(0, conversations), not args.no_stores,
-                   not args.no_metrics, max(0, first_token))
+                   not args.no_metrics, max(0, first_token), only, max(0, memory))
 
 
-def _cpu_now(servers: Stack) -> dict[str, float]:
-    return {"gateway": cpu_seconds(servers.gateway.process.pid),
+def _cpu_now(servers: Stack, proxy: Server) -> dict[str, float]:
+    return {"gateway": cpu_seconds(proxy.process.pid),
             "simulator": cpu_seconds(servers.simulator.process.pid), "client": cpu_seconds()}
 
 
 async def _measure(servers: Stack, scenario: Scenario, session: aiohttp.ClientSession,
                    options: Options, concurrency: int) -> Result:
-    before = _cpu_now(servers)
+    # The floor's rows count the floor relay's CPU in the proxy column, the others the gateway's.
+    proxy = servers.floor if scenario.name.startswith("floor") and servers.floor else servers.gateway
+    before = _cpu_now(servers, proxy)
     result = await drive(scenario, session, options.requests, concurrency, options.time_cap)
-    after = _cpu_now(servers)
+    after = _cpu_now(servers, proxy)
     result.cpu = {name: after[name] - before[name] for name in after}
     print(f"  {scenario.name:<15} c={concurrency:<4} {result.throughput:7.1f} req/s  "
           f"p50 {result.latency_ms(50):7.1f} ms  errors {result.error_count}", file=sys.stderr, flush=True)
@@ -101,16 +112,23 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
     assert main_task is not None
     # SIGTERM cancels the run like Ctrl-C does, so leaving `stack()` stops the servers.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    with stack(options.keep_logs) as servers:
+    with stack(options.keep_logs, floor=True) as servers:
+        assert servers.floor is not None
         await wait_ready(servers.simulator, "/api/models")
         await wait_ready(servers.gateway, "/health")
+        await wait_ready(servers.floor, "/health")
         slots = await _upstream_slots(servers.gateway.url)
         notes = [f"gateway: {len(TOKENS)} accounts, at most {slots} upstream calls in flight (the pool's per-account\n"
                  f"      limit): beyond {slots} concurrent clients, the rest wait inside the gateway"]
         print(f"simulator {servers.simulator.url} (speed 0), gateway {servers.gateway.url}", file=sys.stderr)
-        scenarios = [direct(servers.simulator.url, TOKENS), gateway_chat(servers.gateway.url),
+        # Each floor row runs just before the gateway row it is compared with, so a change in the
+        # machine's load falls on both alike.
+        scenarios = [direct(servers.simulator.url, TOKENS), floor(servers.floor.url, stream=False),
+                     gateway_chat(servers.gateway.url), floor(servers.floor.url, stream=True),
                      gateway_stream(servers.gateway.url), gateway_responses(servers.gateway.url, stream=False),
                      gateway_responses(servers.gateway.url, stream=True)]
+        if options.scenarios:
+            scenarios = [scenario for scenario in scenarios if scenario.name in options.scenarios]
         results: list[Result] = []
         timeout = aiohttp.ClientTimeout(total=None)
         sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(options.concurrency)),
@@ -138,6 +156,12 @@ async def run(options: Options) -> tuple[list[Result], list[str]]:
         notes.append(await _conversations(options))
     if options.first_token:
         notes.append("\n" + await first_token_report(options.first_token))
+    if options.memory_streams:
+        print(f"  memory: {options.memory_streams} open streams, gateway then floor", file=sys.stderr, flush=True)
+        gateway = await stream_memory.measure(options.memory_streams, out=sys.stderr)
+        floor_kib = await stream_memory.measure(options.memory_streams, "floor", sys.stderr)
+        notes.append(f"\nmemory per open stream ({options.memory_streams} streams open at once, RSS): gateway "
+                     f"{gateway:.1f} KiB, floor relay {floor_kib:.1f} KiB (target: gateway ≤ 48 KiB)")
     return results, notes
 
 

@@ -1,4 +1,4 @@
-"""The three ways of getting one chat answer that the benchmark compares.
+"""The ways of getting one chat answer that the benchmark compares.
 
 * `gateway`: `POST /v1/chat/completions` through the gateway, whole JSON answer;
 * `gateway-stream`: the same with `"stream": true`, read to `data: [DONE]`;
@@ -6,7 +6,9 @@
   streamed (read to `response.completed`);
 * `direct`: what the gateway itself does per request, straight at the simulator:
   `POST /api/v2/chats/new`, then `POST /api/v2/chat/completions?chat_id=…` (§3.1–3.2 of
-  the protocol reference), reading the SSE to the answer's `finished` event.
+  the protocol reference), reading the SSE to the answer's `finished` event;
+* `floor` / `floor-stream`: the same chat request through the floor relay (`bench/floor.py`),
+  which makes the gateway's two upstream calls and relays the bytes untranslated.
 
 Each call returns the monotonic time its response body started (for time to first
 byte), or raises `Failed`. Every SSE event is JSON-decoded, and every body is read to
@@ -127,6 +129,30 @@ def gateway_responses(base_url: str, stream: bool) -> Scenario:
     return Scenario("responses-stream" if stream else "responses", call)
 
 
+def floor(base_url: str, stream: bool) -> Scenario:
+    """The floor relay (`bench/floor.py`): the same request, answered with the upstream's bytes untranslated."""
+    body = orjson.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": stream})
+
+    async def call(session: aiohttp.ClientSession, index: int) -> float | None:
+        first: float | None = None
+        finished = False
+        async with session.post(base_url + "/v1/chat/completions", data=body, headers=JSON) as response:
+            if response.status != 200:
+                raise Failed(f"HTTP {response.status}")
+            if stream:
+                async for arrived, data in _sse_events(response):
+                    first = first or arrived
+                    delta = (orjson.loads(data).get("choices") or [{}])[0].get("delta") or {}
+                    finished = finished or delta.get("status") == "finished"
+            else:
+                finished = '"finished"' in orjson.loads(await response.read())["sse"]
+        if not finished:
+            raise Failed("no finished event")
+        return first
+
+    return Scenario("floor-stream" if stream else "floor", call)
+
+
 def upstream_headers(token: str) -> dict[str, str]:
     """The headers the gateway sends upstream (protocol reference §2), minus per-request ids."""
     return {
@@ -140,19 +166,19 @@ def upstream_headers(token: str) -> dict[str, str]:
     }
 
 
-def completion_body(chat_id: str) -> dict[str, Any]:
+def completion_body(chat_id: str, prompt: str = PROMPT, model: str = MODEL) -> dict[str, Any]:
     """A §3.2 completion body: one user message in a new chat, thinking off."""
     now = int(time.time())
     message = {
         "fid": str(uuid.uuid4()), "id": None, "parentId": None, "parent_id": None,
-        "childrenIds": [str(uuid.uuid4())], "role": "user", "content": PROMPT, "user_action": "chat",
-        "files": [], "timestamp": now, "models": [MODEL], "model": "", "chat_type": "t2t",
+        "childrenIds": [str(uuid.uuid4())], "role": "user", "content": prompt, "user_action": "chat",
+        "files": [], "timestamp": now, "models": [model], "model": "", "chat_type": "t2t",
         "sub_chat_type": "t2t",
         "feature_config": {"thinking_enabled": False, "output_schema": "phase", "thinking_budget": 81920},
         "extra": {"meta": {"subChatType": "t2t"}},
     }
     return {"stream": True, "version": "2.1", "incremental_output": True, "chat_id": chat_id, "chatId": chat_id,
-            "chat_mode": "normal", "model": MODEL, "parent_id": None, "parentId": "", "timestamp": now,
+            "chat_mode": "normal", "model": model, "parent_id": None, "parentId": "", "timestamp": now,
             "messages": [message]}
 
 

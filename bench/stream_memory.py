@@ -1,10 +1,12 @@
-"""Memory per open stream: `python -m bench.stream_memory [--streams 1000]`.
+"""Memory per open stream: `python -m bench.stream_memory [--streams 1000] [--no-floor]`.
 
 A gateway (its own process, 4 accounts of 250 calls each, in front of the simulator)
 holds N streamed chat answers open at once: the simulator sends one delta a second,
 so every stream stays open for the whole measure. The figure is the gateway's resident
 memory with the N streams open, less its memory idle (after a warm-up request), over N.
-The issue's bar: 48 KiB per stream at 1,000 streams.
+The same is then measured for the floor relay (bench/floor.py), what uvicorn, Starlette
+and aiohttp hold for a stream relayed untranslated. The issue's bar: 48 KiB per stream
+at 1,000 streams. `make bench` runs this too (`--memory-streams`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 
@@ -51,7 +54,8 @@ async def hold(session: aiohttp.ClientSession, url: str, opened: asyncio.Queue[N
     return True
 
 
-async def measure(streams: int) -> None:
+async def measure(streams: int, proxy: str = "gateway", out: TextIO = sys.stdout) -> float:
+    """KiB of resident memory per open stream of `proxy` ("gateway" or "floor"); prints the figures."""
     with tempfile.TemporaryDirectory(prefix="qwen-mem-") as tmp:
         logs = Path(tmp)
         (logs / "gateway.yaml").write_text(gateway_config(streams // ACCOUNTS + 1))
@@ -60,7 +64,12 @@ async def measure(streams: int) -> None:
                                          "--speed", "1", "--log-level", "warning"], {}, sim_port, logs)
         env = {"QWEN_BASE_URL": simulator.url, "GATEWAY_HOST": HOST, "GATEWAY_PORT": str(port),
                "GATEWAY_API_KEYS": "", "GATEWAY_STATE_URL": "memory://", "PATH": "/usr/bin:/bin"}
-        gateway = _spawn("gateway", ["-m", "gateway", "--config", str(logs / "gateway.yaml")], env, port, logs)
+        if proxy == "floor":
+            gateway = _spawn("floor", ["-m", "bench.floor", "--host", HOST, "--port", str(port), "--upstream",
+                                       simulator.url, "--tokens", ",".join(f"mem-token-{i}" for i in range(ACCOUNTS))],
+                             {"PATH": "/usr/bin:/bin"}, port, logs)
+        else:
+            gateway = _spawn("gateway", ["-m", "gateway", "--config", str(logs / "gateway.yaml")], env, port, logs)
         try:
             await wait_ready(simulator, "/__sim/requests")
             await wait_ready(gateway, "/health")
@@ -91,14 +100,20 @@ async def measure(streams: int) -> None:
         finally:
             gateway.stop()
             simulator.stop()
-    print(f"{streams} open streams (all open within {took:.1f} s): gateway RSS {idle / 1024:.1f} MiB idle, "
-          f"{busy / 1024:.1f} MiB with them open: {(busy - idle) / streams:.1f} KiB per stream")
+    per_stream = (busy - idle) / streams
+    print(f"{proxy}: {streams} open streams (all open within {took:.1f} s): RSS {idle / 1024:.1f} MiB idle, "
+          f"{busy / 1024:.1f} MiB with them open: {per_stream:.1f} KiB per stream", file=out, flush=True)
+    return per_stream
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_memory", description=__doc__)
     parser.add_argument("--streams", type=int, default=1000)
-    asyncio.run(measure(parser.parse_args().streams))
+    parser.add_argument("--no-floor", action="store_true", help="measure the gateway only")
+    args = parser.parse_args()
+    asyncio.run(measure(args.streams))
+    if not args.no_floor:
+        asyncio.run(measure(args.streams, "floor"))
     return 0
 
 

@@ -11,12 +11,12 @@ import hashlib
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import AuthenticationFailed
+from .ids import uuid4_hex
 
 log = logging.getLogger("gateway.access")
 OPEN_PATHS = frozenset({"/health", "/health/ready", "/metrics", "/", "/openapi.json"})
@@ -30,7 +30,7 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"req_{uuid.uuid4().hex}"
+        request_id = f"req_{uuid4_hex()}"
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
-ROUTE_HELPERS = {"common", "render"}  # shared by routes; not routes themselves
+ROUTE_HELPERS = {"common", "render", "event_stream"}  # shared by routes; not routes themselves
 
 
 def _imports(path: Path) -> set[str]:

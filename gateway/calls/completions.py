@@ -15,7 +15,7 @@ from ..accounts import AccountPool
 from ..errors import GatewayError
 from ..translate.answer import Shaped
 from ..translate.chat import ChatRequest
-from ..translate.completion import DONE, AnswerTranslator, error_event
+from ..translate.completion import DONE, AnswerTranslator, ChunkWriter, error_event
 from .answers import AnswerStream, OpenAnswer
 from .chat import ChatCall
 from .continuation import hold, run
@@ -54,15 +54,15 @@ async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
     translator = lease.value.translator
     failure: GatewayError | None = None
     try:
-        yield translator.role_chunk(usage)
+        writer = ChunkWriter(translator, usage)
+        yield writer.role()
         sent: list[str] = []
         async with cut:
             async for out in answer.pieces():
                 if out[0] == "content":
                     sent.append(out[1])
-                yield translator.piece_chunk(out, usage)
-        for chunk in _closing_chunks(translator, answer.shaped, sent, usage):
-            yield chunk
+                yield writer.piece(out)
+        yield b"".join(_closing_chunks(writer, translator, answer.shaped, sent, usage))  # one write, not 2-5
         await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
     except Exception as exc:  # the client gets an error event and [DONE], never a cut connection
         failure = stream_failure(exc, lease.account_id)
@@ -74,15 +74,16 @@ async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
     yield DONE
 
 
-def _closing_chunks(translator: AnswerTranslator, shaped: Shaped, sent: list[str], usage: bool) -> list[bytes]:
+def _closing_chunks(writer: ChunkWriter, translator: AnswerTranslator, shaped: Shaped, sent: list[str],
+                    usage: bool) -> list[bytes]:
     chunks = []
     if shaped.content:
         sent.append(shaped.content)
-        chunks.append(translator.piece_chunk(("content", shaped.content), usage))
-    chunks += translator.tool_call_chunks(shaped.tool_calls, usage)
+        chunks.append(writer.piece(("content", shaped.content)))
+    chunks += writer.tool_calls(shaped.tool_calls)
     if translator.sources:
-        chunks.append(translator.annotations_chunk("".join(sent), usage))
-    chunks.append(translator.finish_chunk(usage, shaped.finish_reason))
+        chunks.append(writer.annotations("".join(sent)))
+    chunks.append(writer.finish(shaped.finish_reason))
     if usage:
-        chunks.append(translator.usage_chunk())
+        chunks.append(writer.usage())
     return chunks

@@ -10,7 +10,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import anyio
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,6 +77,8 @@ class _Watch:
         if self._empty_body:
             self._empty_body = False
             return _ready({"type": "http.request", "body": b"", "more_body": False})
+        if self.started and self._gone is not None and not self._gone.is_set():
+            return self._receive()  # the watcher has stopped: the response (EventStream) watches its client
         return self._disconnect()
 
     async def _pass_body(self) -> Message:
@@ -95,6 +96,8 @@ class _Watch:
         if message["type"] == "http.response.start" and not self.started:
             self.started = True
             self._record()
+            if self._watcher is not None:  # no task per open stream (bench/README.md: memory per stream)
+                self._watcher.cancel()
         return self._send(message)
 
     def _start(self) -> None:
@@ -147,37 +150,44 @@ def _consume(task: asyncio.Future[Any]) -> None:
 class CutOnShutdown:
     """Ends a stream that outlives the shutdown grace period with an error the client sees.
 
-    sse-starlette sets `event` when the server begins to exit and cancels the stream
-    `grace` seconds later. One second before that, this cancels the task reading the
-    upstream and turns the cancellation into a `ShuttingDown` error, so the stream can
-    still send an error event and `[DONE]` instead of simply stopping.
+    The stream's response (`routes/event_stream.py`) calls `begin()` when the server begins
+    to exit, and cancels the stream `grace` seconds later. One second before that, this
+    cancels the task reading the upstream inside `async with cut:` and turns the
+    cancellation into a `ShuttingDown` error, so the stream can still send an error event
+    and `[DONE]` instead of simply stopping. A timer, not a task: nothing per stream until then.
     """
 
-    def __init__(self, event: anyio.Event, grace: float) -> None:
-        self._event = event
+    def __init__(self, grace: float) -> None:
         self._delay = max(0.0, grace - 1.0)
-        self._fired = False
+        self._due = False  # the delay has passed
+        self._fired = False  # and this cancelled the task inside the block
         self._task: asyncio.Task[Any] | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self._fire)
+
+    def _fire(self) -> None:
+        self._due = True
+        if self._task is not None and not self._fired:
+            self._fired = True
+            self._task.cancel()
 
     async def __aenter__(self) -> CutOnShutdown:
         self._task = asyncio.current_task()
-        self._watcher = asyncio.create_task(self._watch())
+        if self._due:
+            self._fire()
         return self
 
-    async def _watch(self) -> None:
-        await self._event.wait()
-        await asyncio.sleep(self._delay)
-        self._fired = True
-        assert self._task is not None
-        self._task.cancel()
-
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        assert self._watcher is not None and self._task is not None
-        self._watcher.cancel()
-        if self._fired and kind is asyncio.CancelledError:
-            self._task.uncancel()
+        task, self._task = self._task, None
+        if self._fired and kind is asyncio.CancelledError and task is not None and task.uncancel() == 0:
             raise ShuttingDown("The gateway is shutting down; the answer was cut short. Retry the request.")
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def stream_failure(exc: Exception, account_id: str, what: str = "stream") -> GatewayError:

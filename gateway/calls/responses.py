@@ -144,27 +144,24 @@ async def stream_events(request: Request, planned: Planned, lease: Lease[OpenAns
     failure: GatewayError | None = None
     try:
         async with lease:  # releases the account; a failure in here marks it
-            for event in render.opening():
-                yield event
+            # The events of one step go out in one write: Responses send several per step.
+            yield b"".join(render.opening())
             async with cut:
                 async for field, text in answer.pieces():
-                    for event in render.text(text) if field == "content" else render.reasoning(text):
-                        yield event
+                    yield b"".join(render.text(text) if field == "content" else render.reasoning(text))
             shaped, translator = answer.shaped, answer.answer.translator
             closing = render.text(shaped.content) if shaped.content else []
             closing += render.finish(shaped.tool_calls, translator.sources, translator.usage())
             await _keep(request, planned, render.output_text, shaped.tool_calls, translator.chat_id,
                         translator.response_id)
             await planned.call.remember(lease.account_id, translator, render.output_text, shaped.tool_calls)
-            for event in closing:
-                yield event
+            yield b"".join(closing)
     except Exception as exc:  # the client gets error and response.failed, never a cut connection
         failure = stream_failure(exc, lease.account_id, "response stream")
     finally:
         await answer.close()
     if failure is not None:
-        for event in render.failed(failure):
-            yield event
+        yield b"".join(render.failed(failure))
 
 
 async def _keep(request: Request, planned: Planned, content: str | None, tool_calls: list[dict[str, Any]] | None,

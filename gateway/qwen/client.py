@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import orjson
 
 from ..config import AccountSettings, Timeouts, UpstreamSettings
 from ..errors import UpstreamContract, UpstreamUnauthorized
+from ..ids import uuid4
 from ..store import Store
 from . import cookies
 from .auth import REFRESH_TIMEOUT, AuthUnreachable, Credentials, Refreshed, cookie_expiry, parse_refresh
@@ -76,9 +76,16 @@ def account_headers(account: AccountSettings, base_url: str, version: str) -> di
     return headers
 
 
+_clock: tuple[int, str] = (0, "")
+
+
 def _timezone() -> str:
-    # JavaScript's Date().toString() form, as the web frontend sends it.
-    return time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime())
+    # JavaScript's Date().toString() form, as the web frontend sends it; formatted once a second.
+    global _clock
+    now = int(time.time())
+    if _clock[0] != now:
+        _clock = (now, time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime(now)))
+    return _clock[1]
 
 
 class QwenClient:
@@ -98,6 +105,7 @@ class QwenClient:
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
         self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
+        self._cookie: tuple[str, dict[str, Any] | None] = ("", None)  # the token and its cookie
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -123,7 +131,7 @@ class QwenClient:
         headers = dict(self._headers)
         headers["accept"] = accept
         headers["content-type"] = "application/json"
-        headers["x-request-id"] = str(uuid.uuid4())
+        headers["x-request-id"] = uuid4()
         headers["timezone"] = _timezone()
         if referer is not None:
             headers["referer"] = referer
@@ -138,9 +146,11 @@ class QwenClient:
         return headers, token
 
     def _token_cookie(self, token: str) -> dict[str, Any] | None:
-        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win.
-        morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
-        return {cookies.TOKEN: morsel} if morsel is not None else None
+        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win; built once per token.
+        if self._cookie[0] != token:
+            morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
+            self._cookie = (token, {cookies.TOKEN: morsel} if morsel is not None else None)
+        return self._cookie[1]
 
     async def refresh_call(self, refresh_token: str) -> Refreshed:
         """`GET <auth host>/api/v2/auths/refresh` with the refresh token cookie (§2)."""
@@ -284,6 +294,7 @@ class QwenClient:
         # A right-sized copy: orjson's output keeps its whole write buffer (~8 KiB) allocated,
         # and this one lives as long as the stream (bench/stream_memory.py).
         data = memoryview(orjson.dumps(payload)).tobytes()
+        del payload  # nor is the dict kept for the stream's life
         for retry in (False, True):
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
             started = False

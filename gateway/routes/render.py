@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +12,7 @@ from ..calls import completions
 from ..calls.lifetime import CutOnShutdown
 from ..translate.chat import ChatRequest
 from .common import json_response
+from .event_stream import EventStream
 
 
 async def answer_chat(request: Request, chat: ChatRequest,
@@ -27,6 +26,5 @@ async def answer_chat(request: Request, chat: ChatRequest,
         return json_response(extra(completion) if extra else completion)
     call, opened = await completions.open_stream(request, chat)
     grace = request.app.state.settings.timeouts.shutdown_grace
-    shutdown = anyio.Event()
-    chunks = completions.stream_chunks(call, opened, chat.include_usage, CutOnShutdown(shutdown, grace))
-    return EventSourceResponse(chunks, sep="\n", ping=15, shutdown_event=shutdown, shutdown_grace_period=grace)
+    cut = CutOnShutdown(grace)
+    return EventStream(completions.stream_chunks(call, opened, chat.include_usage, cut), cut, grace)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +16,7 @@ from ..limits import read_json
 from ..middleware import request_owner
 from ..translate.responses import parse_responses_request
 from .common import json_response
+from .event_stream import EventStream
 
 MAX_LIMIT = 100
 
@@ -29,9 +28,8 @@ async def create_response(request: Request) -> Response:
         return json_response(await responses.create(request, planned))
     lease = await responses.open_stream(request, planned)
     grace = request.app.state.settings.timeouts.shutdown_grace
-    shutdown = anyio.Event()
-    events = responses.stream_events(request, planned, lease, CutOnShutdown(shutdown, grace))
-    return EventSourceResponse(events, sep="\n", ping=15, shutdown_event=shutdown, shutdown_grace_period=grace)
+    cut = CutOnShutdown(grace)
+    return EventStream(responses.stream_events(request, planned, lease, cut), cut, grace)
 
 
 async def get_response(request: Request) -> Response:

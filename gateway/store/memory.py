@@ -40,7 +40,8 @@ class MemoryStore:
         if ttl <= 0:
             space.pop(key, None)
             return
-        space[key] = (self._clock() + ttl, orjson.dumps(record))
+        # A right-sized copy: orjson's output keeps a 4 KiB buffer, and records live for hours.
+        space[key] = (self._clock() + ttl, memoryview(orjson.dumps(record)).tobytes())
 
     async def delete(self, namespace: str, key: str) -> bool:
         return self._spaces.get(namespace, {}).pop(key, None) is not None

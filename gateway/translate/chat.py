@@ -8,11 +8,11 @@ folded into that one message, unless the client continues an upstream chat with
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..ids import uuid4
 from ..schemas import ChatCompletionBody, check
 from .structured import JsonFormat, format_instructions, parse_response_format
 from .tools import ToolPlan, parse_tool_plan, render_tool_calls, render_tool_result, tool_instructions
@@ -181,11 +181,11 @@ def completion_payload(
     if size is not None:
         meta["size"] = size
     message = {
-        "fid": str(uuid.uuid4()),
+        "fid": uuid4(),
         "id": None,
         "parentId": parent_id,
         "parent_id": parent_id,
-        "childrenIds": [str(uuid.uuid4())],
+        "childrenIds": [uuid4()],
         "role": "user",
         "content": content,
         "user_action": "chat",

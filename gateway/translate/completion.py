@@ -1,7 +1,9 @@
 """Qwen answer events → OpenAI `chat.completion` objects and `chat.completion.chunk` SSE bytes.
 
-One `AnswerTranslator` per upstream answer. `feed(event)` returns the text pieces the
-event adds, as `(field, text)` with field `content` or `reasoning_content`. Thinking
+Reading and writing are apart. One `AnswerTranslator` per upstream answer reads it:
+`feed(event)` returns the text pieces the event adds, as `(field, text)` with field
+`content` or `reasoning_content`, and keeps the ids, usage and search sources. A whole
+answer is its `completion(...)`; a stream's chunks are written by a `ChunkWriter`. Thinking
 arrives in two eras: plain text in phase `think`, or (Aug 2026 →) empty content with
 `extra.summary_title` / `extra.summary_thought` lists that repeat earlier items.
 """
@@ -102,7 +104,7 @@ class AnswerTranslator:
             usage["prompt_tokens_details"] = {"cached_tokens": cached}
         return usage
 
-    def _continuation(self) -> dict[str, Any]:
+    def continuation(self) -> dict[str, Any]:
         # Extra fields that let a client continue the upstream chat on its next call.
         return {"chat_id": self.chat_id, "parent_id": self.response_id}
 
@@ -118,74 +120,84 @@ class AnswerTranslator:
         if self.sources:
             message["annotations"] = self.annotations(content)
         return {
-            "id": self._id(),
+            "id": self.answer_id(),
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if tool_calls else self._finish("stop")}],
+                         "finish_reason": "tool_calls" if tool_calls else self.finish_reason("stop")}],
             "usage": self.usage(),
-            **self._continuation(),
+            **self.continuation(),
         }
 
-    # Streaming: every chunk shares id, created and model; the head is encoded once.
-    def _id(self) -> str:
+    def answer_id(self) -> str:
         if not self.id:
             self.id = f"chatcmpl-{self.response_id}" if self.response_id else f"chatcmpl-{int(time.time() * 1e6):x}"
         return self.id
 
-    def _chunk(self, choices: list[dict[str, Any]], with_usage: bool, **extra: Any) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id(),
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-            **extra,
-        }
-        if with_usage and "usage" not in chunk:
-            chunk["usage"] = None
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    def finish_reason(self, reason: str) -> str:
+        # A plain stop becomes what the upstream reported (length, content_filter).
+        return (self.upstream_finish or reason) if reason == "stop" else reason
 
-    def role_chunk(self, with_usage: bool) -> bytes:
+
+class ChunkWriter:
+    """One streamed answer's `chat.completion.chunk` SSE events, from what its AnswerTranslator read.
+
+    Every chunk shares id, object, created and model: that head is encoded once per response,
+    and each chunk encodes only its own part (the bytes are the same as encoding it whole).
+    `usage` (stream_options.include_usage) adds `"usage": null` to every chunk but the last.
+    """
+
+    def __init__(self, answer: AnswerTranslator, usage: bool) -> None:
+        self._answer = answer
+        self._usage = usage
+        head = {"id": answer.answer_id(), "object": "chat.completion.chunk", "created": answer.created,
+                "model": answer.model}
+        self._head = b"data: " + orjson.dumps(head)[:-1] + b',"choices":'
+
+    def _chunk(self, choices: list[dict[str, Any]], with_usage: bool | None = None, **extra: Any) -> bytes:
+        parts = [self._head, orjson.dumps(choices)]
+        for key, value in extra.items():
+            parts += [b',"', key.encode(), b'":', orjson.dumps(value)]
+        if (self._usage if with_usage is None else with_usage) and "usage" not in extra:
+            parts.append(b',"usage":null')
+        parts.append(b"}\n\n")
+        return b"".join(parts)
+
+    def role(self) -> bytes:
         delta = {"role": "assistant", "content": "", "refusal": None}
-        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}], with_usage,
-                           **self._continuation())
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+                           **self._answer.continuation())
 
-    def piece_chunk(self, piece: Piece, with_usage: bool) -> bytes:
+    def piece(self, piece: Piece) -> bytes:
         field, text = piece
-        return self._delta_chunk({field: text}, with_usage)
+        return self._delta({field: text})
 
-    def tool_call_chunks(self, calls: list[dict[str, Any]], with_usage: bool) -> list[bytes]:
+    def tool_calls(self, calls: list[dict[str, Any]]) -> list[bytes]:
         """Each call as OpenAI streams it: id, type and name first, then the arguments in pieces."""
         chunks = []
         for index, call in enumerate(calls):
             head = {"index": index, "id": call["id"], "type": "function",
                     "function": {"name": call["function"]["name"], "arguments": ""}}
-            chunks.append(self._delta_chunk({"tool_calls": [head]}, with_usage))
+            chunks.append(self._delta({"tool_calls": [head]}))
             arguments = call["function"]["arguments"]
             for start in range(0, len(arguments), ARGUMENT_PIECE):
                 piece = {"index": index, "function": {"arguments": arguments[start:start + ARGUMENT_PIECE]}}
-                chunks.append(self._delta_chunk({"tool_calls": [piece]}, with_usage))
+                chunks.append(self._delta({"tool_calls": [piece]}))
         return chunks
 
-    def annotations_chunk(self, content: str, with_usage: bool) -> bytes:
-        return self._delta_chunk({"annotations": self.annotations(content)}, with_usage)
+    def annotations(self, content: str) -> bytes:
+        return self._delta({"annotations": self._answer.annotations(content)})
 
-    def _delta_chunk(self, delta: dict[str, Any], with_usage: bool) -> bytes:
-        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}], with_usage)
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
 
-    def _finish(self, reason: str) -> str:
-        # A plain stop becomes what the upstream reported (length, content_filter).
-        return (self.upstream_finish or reason) if reason == "stop" else reason
+    def finish(self, reason: str = "stop") -> bytes:
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": self._answer.finish_reason(reason)}
+        return self._chunk([choice], **self._answer.continuation())
 
-    def finish_chunk(self, with_usage: bool, reason: str = "stop") -> bytes:
-        return self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": self._finish(reason)}],
-                           with_usage,
-                           **self._continuation())
-
-    def usage_chunk(self) -> bytes:
-        return self._chunk([], True, usage=self.usage())
+    def usage(self) -> bytes:
+        return self._chunk([], True, usage=self._answer.usage())
 
 
 def error_event(error: GatewayError) -> bytes:

@@ -63,12 +63,12 @@ def test_raw_stream_bytes_end_with_done(stack):
 
 
 def test_a_failure_of_ours_after_the_first_byte_ends_the_stream_with_an_error_and_done(stack, monkeypatch):
-    from gateway.translate.completion import AnswerTranslator
+    from gateway.translate.completion import ChunkWriter
 
-    def broken(self, piece, usage):
+    def broken(self, piece):
         raise RuntimeError("a bug in the translation")
 
-    monkeypatch.setattr(AnswerTranslator, "piece_chunk", broken)
+    monkeypatch.setattr(ChunkWriter, "piece", broken)
     body = {"model": "qwen3-max", "messages": [{"role": "user", "content": "raw"}], "stream": True}
     with stack.http.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200
