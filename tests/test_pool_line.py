@@ -96,3 +96,17 @@ async def test_a_slot_no_waiter_can_use_goes_to_a_newcomer_that_can():
     assert not retried.done()
     held.release()
     assert (await asyncio.wait_for(retried, 1)).value == "a2"
+
+
+async def test_resuming_an_account_serves_as_many_waiters_as_it_has_slots():
+    pool = make_pool(limit1=2)
+    pool.pause("a1", "paused by the operator", 3600)
+    held = await pool.acquire(answer())
+    assert held.value == "a2"
+    waiting = [asyncio.create_task(pool.acquire(answer())) for _ in range(3)]
+    await settle(10)
+    assert pool.resume("a1", "paused by the operator")
+    served = await asyncio.wait_for(asyncio.gather(*waiting[:2]), 1)
+    assert [lease.value for lease in served] == ["a1", "a1"] and not waiting[2].done()
+    held.release()
+    assert (await asyncio.wait_for(waiting[2], 1)).value == "a2"
