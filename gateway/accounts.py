@@ -66,6 +66,11 @@ class AccountPool:
         self.on_failure: Callable[[str, bool], None] | None = None  # (reason, tried elsewhere): /metrics
         self.slots: SharedSlots | None = None  # several replicas: concurrency slots shared through the store
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting in line for a free slot (/metrics)."""
+        return len(self._line)
+
     def now(self) -> float:
         """The pool's clock, which `cool_until` is measured on."""
         return self._clock()

@@ -33,6 +33,9 @@ class WaitingLine:
         self._tickets = itertools.count()
         self._woken = 0  # woken and not yet run: their slot is not a newcomer's to take
 
+    def __len__(self) -> int:
+        return len(self._waiters)
+
     def clear_for_newcomer(self) -> bool:
         """May a call that has not waited take a free slot it can use? Only if no one in line
         could use one (first come, first served) and no woken waiter is on its way to one."""

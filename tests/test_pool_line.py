@@ -72,7 +72,7 @@ async def test_waiters_that_cannot_use_a_freed_slot_do_not_pass_it_around():
     wakeups = count_wakeups(pool)
     await settle()
     assert len(wakeups) <= 2, f"{len(wakeups)} wake-ups while nothing changed: the line spins"
-    assert not first.done() and not second.done()
+    assert not first.done() and not second.done() and pool.waiting == 2
 
     held.release()
     lease = await asyncio.wait_for(first, 1)  # first come, first served, on the untried account
