@@ -15,7 +15,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ from .errors import (
 from .modes import MODES
 from .qwen.client import QwenClient
 from .slots import SharedSlots
+from .waiting_line import WaitingLine
 
 log = logging.getLogger("gateway.accounts")
 T = TypeVar("T")
@@ -59,11 +60,16 @@ class AccountPool:
         self._max_attempts = max_attempts
         self._deadline = deadline
         self._clock = clock
-        self._waiters: deque[asyncio.Future[None]] = deque()  # calls waiting for a free slot, in order
+        self._line = WaitingLine()  # calls waiting for a free slot, in order
         self._chat_owners: OrderedDict[str, str] = OrderedDict()
         self.on_mark: Callable[[Account], None] | None = None  # told of each cool-down or invalid mark (the store)
         self.on_failure: Callable[[str, bool], None] | None = None  # (reason, tried elsewhere): /metrics
         self.slots: SharedSlots | None = None  # several replicas: concurrency slots shared through the store
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting in line for a free slot (/metrics)."""
+        return len(self._line)
 
     def now(self) -> float:
         """The pool's clock, which `cool_until` is measured on."""
@@ -205,21 +211,25 @@ class AccountPool:
         healthy = self._candidates(pinned, self._clock(), mode)
         if last is not None and healthy and all(a.id in tried for a in healthy):
             await asyncio.sleep(TRANSIENT_RETRY_DELAY)  # only accounts that just failed remain
-        woken = False
+        ticket: int | None = None  # set once in line: a waiter woken in vain keeps its place
+
+        def fits() -> bool:
+            return _least_busy(self._candidates(pinned, self._clock(), mode), tried) is not None
+
         while True:
             candidates = self._candidates(pinned, self._clock(), mode)
             if not candidates:
+                if ticket is not None:
+                    self._wake_next()  # woken but leaving: what woke it may serve another
                 raise self._unavailable(pinned, last, mode)
-            fresh = [a for a in candidates if a.id not in tried] or candidates
-            free = [a for a in fresh if a.in_flight < a.limit]
-            if free and (woken or not self._waiters):  # first come, first served
-                account = min(free, key=lambda a: (a.in_flight / a.limit, a.served))
+            account = _least_busy(candidates, tried)
+            if account is not None and (ticket is not None or self._line.clear_for_newcomer()):
                 account.in_flight += 1
                 account.served += 1
+                self._wake_next()  # a slot may be left that the next in line can use (a resume frees several)
                 return account
-            if woken:
-                self._wake_next()  # the freed slot is not one this call can use: pass it on
-            woken = await self._wait_in_line(deadline)
+            self._wake_next()  # someone ahead may fit a slot that freed without a wake-up (a cool-down ended)
+            ticket = await self._line.wait(ticket, fits, deadline)
 
     async def _take_slot(self, pinned: str | None, tried: set[str], deadline: float,
                          last: UpstreamError | None, mode: str | None = None) -> tuple[Account, str | None]:
@@ -238,31 +248,9 @@ class AccountPool:
                                          headers={"retry-after": "1"})
             await asyncio.sleep(SHARED_SLOT_WAIT)
 
-    async def _wait_in_line(self, deadline: float) -> bool:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout_at(deadline):
-                await waiter
-        except TimeoutError:
-            raise NoAccountAvailable("every Qwen account is busy; try again shortly",
-                                     headers={"retry-after": "1"}) from None
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._wake_next()  # woken but leaving: the slot goes to the next in line
-            raise
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-                self._waiters.remove(waiter)
-        return True
-
     def _wake_next(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if any(a.in_flight < a.limit for a in self.accounts):  # else no waiter can fit: skip the scan
+            self._line.wake()
 
     def _candidates(self, pinned: str | None, now: float, mode: str | None = None) -> list[Account]:
         if pinned is not None:
@@ -357,3 +345,11 @@ class AccountPool:
         now = self._clock()
         return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **health(a, now, None),
                  "modes": {m: health(a, now, m) for m in MODES}} for a in self.accounts]
+
+
+def _least_busy(candidates: list[Account], tried: set[str]) -> Account | None:
+    """The account a call takes now: the least busy with a free slot among the healthy `candidates`
+    it has not tried yet, or among all of them once it has tried every one; None when all are full."""
+    fresh = [a for a in candidates if a.id not in tried] or candidates
+    free = [a for a in fresh if a.in_flight < a.limit]
+    return min(free, key=lambda a: (a.in_flight / a.limit, a.served)) if free else None

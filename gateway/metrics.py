@@ -104,7 +104,7 @@ class _LiveState(Collector):
             by_mode.add_metric((mode, state), count)
         yield by_mode
         waiters = GaugeMetricFamily("gateway_pool_waiters", "Calls waiting for a free account slot")
-        waiters.add_metric((), len(getattr(pool, "_waiters", ())))
+        waiters.add_metric((), pool.waiting)
         yield waiters
         in_flight = GaugeMetricFamily("gateway_in_flight", "Upstream calls under way")
         in_flight.add_metric((), sum(a["in_flight"] for a in pool.status()))
