@@ -41,3 +41,12 @@ def test_a_data_line_that_is_not_whole_json_joins_the_next_ones():
 def test_a_broken_line_does_not_swallow_the_events_after_it():
     decoder = SSEDecoder()
     assert decoder.feed(b'data: {oops\ndata: {"b":3}\n') == [b"{oops", b'{"b":3}']
+
+
+def test_events_come_with_their_json_decoded_once():
+    from gateway.qwen.sse import DONE, UNPARSED
+
+    decoder = SSEDecoder()
+    assert decoder.feed_decoded(b'data: {"a":1}\ndata: {"b":\ndata: 2}\ndata: [DONE]\ndata: nope\n\n') == [
+        (b'{"a":1}', {"a": 1}), (b'{"b":\n2}', {"b": 2}), (b"[DONE]", DONE), (b"nope", UNPARSED)]
+    assert decoder.feed(b'data: {"c"') == [] and decoder.flush_decoded() == [(b'{"c"', UNPARSED)]

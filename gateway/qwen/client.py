@@ -105,14 +105,13 @@ class QwenClient:
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
         self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
-        self._cookie: tuple[str, dict[str, Any] | None] = ("", None)  # the token and its cookie
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:  # created lazily: it must be born inside the running loop
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
-                cookie_jar=self.auth.jar,  # the account's own, as a browser keeps it
+                cookie_jar=cookies.SessionJar(self.auth.jar),  # the account's own, as a browser keeps it
                 proxy=self._proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=self._timeouts.connect, sock_read=self._timeouts.idle
@@ -145,22 +144,25 @@ class QwenClient:
             headers["authorization"] = f"Bearer {token}"
         return headers, token
 
-    def _token_cookie(self, token: str) -> dict[str, Any] | None:
-        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win; built once per token.
-        if self._cookie[0] != token:
-            morsel = cookies.raw_morsel(cookies.TOKEN, token) if token else None
-            self._cookie = (token, {cookies.TOKEN: morsel} if morsel is not None else None)
-        return self._cookie[1]
+    def _with_cookies(self, headers: dict[str, str], url: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
+        """Put the jar's `cookie` header for `url` on the call (the session sends none itself)."""
+        cookie = self.auth.jar.header(url, extra)
+        if cookie:
+            headers["cookie"] = cookie
+
+    @staticmethod
+    def _token(token: str) -> tuple[tuple[str, str], ...]:
+        # Explicit, so no stale `token=` another Set-Cookie left in the jar can win.
+        return ((cookies.TOKEN, token),) if token else ()
 
     async def refresh_call(self, refresh_token: str) -> Refreshed:
         """`GET <auth host>/api/v2/auths/refresh` with the refresh token cookie (§2)."""
         headers = self._request_headers("application/json")
         headers.update({"x-request-origin": self.base_url, "sec-fetch-site": "same-site"})
-        morsel = cookies.raw_morsel(cookies.REFRESH_TOKEN, refresh_token)
+        self._with_cookies(headers, self._auth_url + REFRESH_PATH, ((cookies.REFRESH_TOKEN, refresh_token),))
         try:
             async with asyncio.timeout(min(self._timeouts.first_event, REFRESH_TIMEOUT)):
-                async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers,
-                                            cookies={cookies.REFRESH_TOKEN: morsel} if morsel else None) as response:
+                async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers) as response:
                     raw = await response.read()
                     return parse_refresh(raw, actual_status(response),
                                          cookie_expiry(response.cookies.get(cookies.REFRESH_TOKEN)))
@@ -201,9 +203,9 @@ class QwenClient:
                     token: str) -> tuple[bytes, int]:
         async with guard(self.base_url, self.account_id, f"Qwen did not answer {path} in time"):
             async with asyncio.timeout(self._timeouts.first_event):
-                async with self.session.request(
-                    method, self.base_url + path, data=data, headers=headers, cookies=self._token_cookie(token)
-                ) as response:
+                url = self.base_url + path
+                self._with_cookies(headers, url, self._token(token))
+                async with self.session.request(method, url, data=data, headers=headers) as response:
                     return await response.read(), actual_status(response)
 
     async def models(self) -> Any:
@@ -239,6 +241,8 @@ class QwenClient:
         account's own, which stay with Qwen. Returns the status and the body (OSS's XML on errors)."""
         async with guard(url, self.account_id, "Qwen's file storage did not answer in time"):
             async with asyncio.timeout(TRANSFER_TIMEOUT):
+                headers = dict(headers)
+                self._with_cookies(headers, url)  # none but where a stand-in serves the storage from the API
                 async with self.session.put(url, data=data, headers=headers) as response:
                     return response.status, await response.read()
 
@@ -280,10 +284,10 @@ class QwenClient:
         own_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         if not own_host:
             headers.pop("authorization", None)  # the account's token stays with Qwen's own host
+        self._with_cookies(headers, url, self._token(token) if own_host else ())
         async with guard(url, self.account_id, "Qwen's file host did not answer in time"):
             async with asyncio.timeout(self._timeouts.first_event):
-                return Download(await self.session.get(url, headers=headers,
-                                                       cookies=self._token_cookie(token) if own_host else None))
+                return Download(await self.session.get(url, headers=headers))
 
     async def stream_completion(self, chat_id: str, payload: Mapping[str, Any]) -> AsyncIterator[Event]:
         """POST a completion and yield its events until the end of the answer.
@@ -313,9 +317,10 @@ class QwenClient:
         self, chat_id: str, data: bytes, headers: dict[str, str], token: str
     ) -> AsyncGenerator[Event, None]:
         url = self.base_url + completions_path(chat_id)
+        self._with_cookies(headers, url, self._token(token))
         async with (
             guard(url, self.account_id, "Qwen went silent longer than the idle timeout"),
-            self.session.post(url, data=data, headers=headers, cookies=self._token_cookie(token)) as response,
+            self.session.post(url, data=data, headers=headers) as response,
         ):
             async for event in events_of(response):
                 yield event

@@ -7,6 +7,9 @@ store and back (aiohttp's own `save`/`load` only speak files).
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Sequence
 from http.cookies import BaseCookie, CookieError, Morsel
 from typing import Any
 
@@ -18,6 +21,7 @@ from yarl import URL
 TOKEN = "token"
 REFRESH_TOKEN = "refresh_token"
 _KEPT_ATTRS = ("expires", "max-age", "secure", "httponly", "samesite")
+_HEADERS_KEPT = 32  # built cookie headers kept per jar (one per URL: chat ids make many)
 
 
 class AccountJar(aiohttp.CookieJar):
@@ -33,6 +37,8 @@ class AccountJar(aiohttp.CookieJar):
         super().__init__(unsafe=True, quote_cookie=False)
         self._origins = frozenset(URL(url).origin() for url in api_urls)
         self.changed = False
+        self._headers: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}  # built since the last change
+        self._headers_until = math.inf  # the next cookie's expiry: the built headers are stale from then
 
     def filter_cookies(self, request_url: URL = URL()) -> BaseCookie[str]:
         if request_url.origin() not in self._origins or not request_url.path.startswith("/api/"):
@@ -42,10 +48,61 @@ class AccountJar(aiohttp.CookieJar):
     def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:
         super().update_cookies(cookies, response_url)
         self.changed = True
+        self._headers.clear()
 
     def update_cookies_from_headers(self, headers: Any, response_url: URL) -> None:
         super().update_cookies_from_headers(headers, response_url)
         self.changed = True
+        self._headers.clear()
+
+    def clear(self, predicate: Any = None) -> None:
+        super().clear(predicate)
+        self._headers.clear()
+
+    def clear_domain(self, domain: str) -> None:
+        super().clear_domain(domain)
+        self._headers.clear()
+
+    def header(self, url: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
+        """The `cookie` header aiohttp would send to `url` from this jar with `extra` cookies laid
+        over it (same bytes), built once until the jar changes or one of its cookies expires."""
+        if time.time() >= self._headers_until or len(self._headers) >= _HEADERS_KEPT:
+            self._headers.clear()
+        key = (url.partition("?")[0], extra)
+        built = self._headers.get(key)
+        if built is None:
+            cookies = self.filter_cookies(URL(url))  # also drops expired cookies
+            for name, value in extra:
+                morsel = raw_morsel(name, value)
+                if morsel is not None:
+                    cookies[name] = morsel
+            # As aiohttp's ClientRequest.update_cookies writes it: sorted, value as coded.
+            built = self._headers[key] = "; ".join(f"{name}={m.coded_value}" for name, m in sorted(cookies.items()))
+            heap = getattr(self, "_expire_heap", None)  # aiohttp's (when, key) min-heap of expiries
+            self._headers_until = heap[0][0] if heap else math.inf
+        return built
+
+
+class SessionJar(aiohttp.DummyCookieJar):
+    """An HTTP session's window on an AccountJar: every `Set-Cookie` goes into the account's jar,
+    but the session sends no cookie itself: the client puts `AccountJar.header` on each call,
+    which skips aiohttp's filtering and merging of cookies on every request."""
+
+    def __init__(self, jar: AccountJar) -> None:
+        super().__init__()
+        self.jar = jar
+
+    def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:
+        self.jar.update_cookies(cookies, response_url)
+
+    def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
+        self.jar.update_cookies_from_headers(headers, response_url)
+
+    def clear(self, predicate: Any = None) -> None:
+        self.jar.clear(predicate)
+
+    def clear_domain(self, domain: str) -> None:
+        self.jar.clear_domain(domain)
 
 
 def parse_cookie_string(text: str) -> dict[str, str]:

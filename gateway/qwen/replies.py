@@ -16,7 +16,7 @@ import orjson
 
 from ..errors import UpstreamBlocked, UpstreamContract, UpstreamUnauthorized
 from .events import AnswerSelector, Delta, Event, error_from_body, parse_event, raise_for_error
-from .sse import SSEDecoder
+from .sse import DONE, UNPARSED, SSEDecoder
 from .transport import guard
 
 DRAIN_TIMEOUT = 1.0  # seconds to wait for the end of a finished stream's body
@@ -81,10 +81,10 @@ async def events_of(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         raise UpstreamContract(f"Qwen answered a completion with a non-SSE body (HTTP {status})")
     decoder = SSEDecoder()
     selector = AnswerSelector()  # one answer of a two-answer stream (§4)
-    pending: list[bytes] | None = decoder.feed(first)
+    pending: list[tuple[bytes, Any]] | None = decoder.feed_decoded(first)
     while pending is not None:
-        for data in pending:
-            event = _parse(data)
+        for data, obj in pending:
+            event = _parse(data, obj)
             if not selector.keep(event):
                 continue
             yield event
@@ -92,9 +92,9 @@ async def events_of(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
                 await _drain(response)
                 return
         chunk = await anext(chunks, b"")
-        pending = decoder.feed(chunk) if chunk else None
-    for data in decoder.flush():
-        event = _parse(data)
+        pending = decoder.feed_decoded(chunk) if chunk else None
+    for data, obj in decoder.flush_decoded():
+        event = _parse(data, obj)
         if selector.keep(event):
             yield event
     # A clean end of the body without `finished` is a normal end (§4): the reader
@@ -110,13 +110,11 @@ async def _drain(response: aiohttp.ClientResponse) -> None:
         pass  # the connection is simply closed instead
 
 
-def _parse(data: bytes) -> Event:
-    if data.strip() == b"[DONE]":
+def _parse(data: bytes, obj: Any) -> Event:
+    if obj is DONE or data.strip() == b"[DONE]":
         return parse_event(None)
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UpstreamContract("Qwen sent an SSE event that is not JSON") from None
+    if obj is UNPARSED:
+        raise UpstreamContract("Qwen sent an SSE event that is not JSON")
     return parse_event(obj)
 
 

@@ -12,17 +12,22 @@ blank line ends it, as plain SSE would).
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
+UNPARSED: Any = object()  # an event's data that is not JSON (or not yet known to be)
+DONE: Any = object()  # the `[DONE]` marker
 
-def _whole(value: bytes) -> bool:
+
+def _decoded(value: bytes) -> Any:
+    """The JSON `value` holds (DONE for `[DONE]`), or UNPARSED when it is not whole JSON."""
     if value.strip() == b"[DONE]":
-        return True
+        return DONE
     try:
-        orjson.loads(value)
+        return orjson.loads(value)
     except orjson.JSONDecodeError:
-        return False
-    return True
+        return UNPARSED
 
 
 class SSEDecoder:
@@ -34,26 +39,34 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Return the data of every event completed by `chunk`."""
+        return [data for data, _ in self.feed_decoded(chunk)]
+
+    def feed_decoded(self, chunk: bytes) -> list[tuple[bytes, Any]]:
+        """Each completed event's data with its JSON, decoded once (it is decoded to find where an
+        event ends anyway): the object, DONE, or UNPARSED."""
         buffer = self._buffer + chunk if self._buffer else chunk
         *lines, self._buffer = buffer.split(b"\n")
-        events: list[bytes] = []
+        events: list[tuple[bytes, Any]] = []
         for line in lines:
             self._line(line.rstrip(b"\r"), events)
         return events
 
     def flush(self) -> list[bytes]:
         """End of stream: whatever was pending counts as a last event."""
-        events: list[bytes] = []
+        return [data for data, _ in self.flush_decoded()]
+
+    def flush_decoded(self) -> list[tuple[bytes, Any]]:
+        events: list[tuple[bytes, Any]] = []
         if self._buffer:
             self._line(self._buffer.rstrip(b"\r"), events)
             self._buffer = b""
         self._line(b"", events)
         return events
 
-    def _line(self, line: bytes, events: list[bytes]) -> None:
+    def _line(self, line: bytes, events: list[tuple[bytes, Any]]) -> None:
         if not line.strip():
             if self._data:
-                events.append(b"\n".join(self._data))
+                events.append((b"\n".join(self._data), UNPARSED))
                 self._data = []
             return
         if not line.startswith(b"data:"):
@@ -61,17 +74,18 @@ class SSEDecoder:
         value = line[5:]
         value = value[1:] if value.startswith(b" ") else value
         if not self._data:
-            if _whole(value):
-                events.append(value)
+            obj = _decoded(value)
+            if obj is not UNPARSED:
+                events.append((value, obj))
             else:
                 self._data.append(value)
             return
         self._data.append(value)
         joined = b"\n".join(self._data)
-        if _whole(joined):
-            events.append(joined)
+        if (obj := _decoded(joined)) is not UNPARSED:
+            events.append((joined, obj))
             self._data = []
-        elif _whole(value):  # the pending part never completes: hand both on as they are
-            events.append(b"\n".join(self._data[:-1]))
-            events.append(value)
+        elif (obj := _decoded(value)) is not UNPARSED:  # the pending part never completes: hand both on
+            events.append((b"\n".join(self._data[:-1]), UNPARSED))
+            events.append((value, obj))
             self._data = []
