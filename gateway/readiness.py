@@ -4,7 +4,7 @@
 the state store is unreachable, or Qwen has not answered any probe for `upstream.unreachable_after`
 seconds: one failed probe is not enough to pull a replica out of a load balancer. The probe is
 `QwenClient.reachable` on one of the pool's clients (its session, proxy and error mapping), and
-its outcome is not held against that account: it sends no token and tests the network only.
+its outcome is not held against that account: it tests the network, not the account's token.
 """
 
 from __future__ import annotations

@@ -185,9 +185,9 @@ class QwenClient:
         return await self.get_json("/api/v1/auths/")
 
     async def reachable(self, timeout: float) -> None:
-        """`GET /` with no token (readiness): any HTTP answer, even a 401 or a WAF page, means Qwen is
-        reachable; a transport failure or silence raises through `guard` (the caller logs it: a health
-        checker may ask every second)."""
+        """`GET /` as a browser opens the site, with no Authorization header (readiness): any HTTP
+        answer, even a 401 or a WAF page, means Qwen is reachable; a transport failure or silence
+        raises through `guard` (the caller logs it: a health checker may ask every second)."""
         async with guard(self.base_url, self.account_id, f"Qwen did not answer within {timeout:g} s", logged=False):
             async with asyncio.timeout(timeout):
                 async with self.session.get(self.base_url + "/", headers=self._request_headers("text/html"),
