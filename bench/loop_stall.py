@@ -1,8 +1,9 @@
-"""/health latency while the gateway decodes huge bodies: `python -m bench.loop_stall`.
+"""/health latency while the gateway decodes huge bodies: `python -m bench.loop_stall [responses]`.
 
 Four concurrent chat requests of about 30 MB, each one user message of a million text
 parts, go to a gateway (its own process, in front of the simulator); meanwhile `/health`
-is asked every 10 ms. The figure is the slowest `/health` answer and the median. The
+is asked every 10 ms. With `responses`, the same message goes to `/v1/responses` as an input
+item. The figure is the slowest `/health` answer and the median. The
 issue's bar: under 100 ms while those bodies are decoded, checked and folded.
 """
 
@@ -22,7 +23,10 @@ PARTS = 1_000_000
 REQUESTS = 4
 
 
-def huge_body(parts: int = PARTS) -> bytes:
+def huge_body(parts: int = PARTS, route: str = "chat") -> bytes:
+    if route == "responses":
+        content = [{"type": "input_text", "text": "a"}] * parts
+        return orjson.dumps({"model": "qwen3-max", "input": [{"role": "user", "content": content}]})
     content = [{"type": "text", "text": "a"}] * parts
     return orjson.dumps({"model": "qwen3-max", "messages": [{"role": "user", "content": content}]})
 
@@ -38,11 +42,11 @@ async def _poll_health(session: aiohttp.ClientSession, url: str, stop: asyncio.E
     return latencies
 
 
-async def measure(url: str, body: bytes) -> tuple[list[float], list[int], float]:
+async def measure(url: str, body: bytes, path: str = "/v1/chat/completions") -> tuple[list[float], list[int], float]:
     headers = {"content-type": "application/json"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         async def post() -> int:
-            async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as response:
+            async with session.post(url + path, data=body, headers=headers) as response:
                 await response.read()
                 return response.status
 
@@ -57,12 +61,14 @@ async def measure(url: str, body: bytes) -> tuple[list[float], list[int], float]
 
 
 async def main() -> int:
-    body = huge_body()
+    route = sys.argv[1] if len(sys.argv) > 1 else "chat"
+    body = huge_body(route=route)
     with stack() as servers:
         await wait_ready(servers.simulator, "/__sim/requests")
         await wait_ready(servers.gateway, "/health")
-        latencies, statuses, elapsed = await measure(servers.gateway.url, body)
-    print(f"{REQUESTS} concurrent requests of {len(body) / 1e6:.1f} MB ({PARTS:,} content parts each): "
+        path = "/v1/responses" if route == "responses" else "/v1/chat/completions"
+        latencies, statuses, elapsed = await measure(servers.gateway.url, body, path)
+    print(f"{REQUESTS} concurrent {path} requests of {len(body) / 1e6:.1f} MB ({PARTS:,} content parts each): "
           f"statuses {statuses}, {elapsed:.1f} s in all")
     print(f"/health during them: {len(latencies)} answers, median {statistics.median(latencies) * 1000:.1f} ms, "
           f"slowest {max(latencies) * 1000:.1f} ms")

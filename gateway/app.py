@@ -89,7 +89,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.fresh_chats.start()  # upstream chats made ahead of use, deleted unused at shutdown
         upkeep = Upkeep(pool, effective.upstream)
         upkeep.start()  # the start-up check of every account runs behind serving
-        app.state.probe = UpstreamProbe(effective.qwen_base_url, effective.upstream.unreachable_after)
+        app.state.probe = UpstreamProbe(pool, effective.upstream.unreachable_after)  # through its clients
         app.state.started = time.monotonic()
         if app.state.metrics is not None:
             app.state.metrics.watch(app.state)
@@ -97,7 +97,6 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
-            await app.state.probe.close()
             await upkeep.stop()
             await app.state.fresh_chats.stop()  # before the sessions close: it deletes the unused chats
             await app.state.jobs.stop()

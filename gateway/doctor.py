@@ -16,12 +16,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
-
 from .config import AccountSettings, ConfigError, Settings, settings_from_command_line
 from .doctor_trace import Redactor, Trace
 from .errors import UpstreamError
-from .qwen.client import STS_PATHS, QwenClient
+from .qwen.client import QwenClient
 from .qwen.events import Delta
 from .qwen.files import parse_sts
 from .store import open_store
@@ -43,20 +41,17 @@ ADVICE = {
 async def check_account(account: AccountSettings, settings: Settings, trace: Trace | None, out: list[str]) -> bool:
     store = open_store(settings.state_url)
     client = QwenClient(account, settings.qwen_base_url, settings.qwen_version, settings.timeouts,
-                        upstream=settings.upstream, store=store)
-    client._session = aiohttp.ClientSession(  # the client's own session, with the trace hooks added
-        cookie_jar=client.auth.jar, proxy=account.proxy or None, trace_configs=[trace.config] if trace else None,
-        timeout=aiohttp.ClientTimeout(total=None, connect=settings.timeouts.connect, sock_read=settings.timeouts.idle))
+                        upstream=settings.upstream, store=store, trace_configs=[trace.config] if trace else ())
     found: dict[str, str] = {}
 
     async def models() -> str:
-        body = await client.get_json("/api/models")
+        body = await client.models()
         ids = [m.get("id") for m in (body.get("data") or []) if isinstance(m, dict)]
         found["model"] = "qwen3-max" if "qwen3-max" in ids else str(ids[0] if ids else "qwen3-max")
         return f"{len(ids)} models"
 
     async def probe() -> str:
-        user = await client.get_json("/api/v1/auths/")
+        user = await client.user()
         if not (isinstance(user, dict) and user.get("id")):
             raise UpstreamError("Qwen's probe returned no user for this token")
         return "the token is accepted"
@@ -86,7 +81,7 @@ async def check_account(account: AccountSettings, settings: Settings, trace: Tra
         return f"answered {answer[:40]!r}"
 
     async def upload() -> str:
-        body = await client.post_json(STS_PATHS[0], {"filename": "doctor.txt", "filesize": "2", "filetype": "file"})
+        body = await client.upload_grant({"filename": "doctor.txt", "filesize": "2", "filetype": "file"})
         grant = parse_sts(body)  # raises, naming what is missing
         return f"upload credentials granted (bucket {grant.bucket})"
 

@@ -2,21 +2,26 @@
 
 `/health` stays liveness (the process answers). Readiness fails when no account is usable,
 the state store is unreachable, or Qwen has not answered any probe for `upstream.unreachable_after`
-seconds: one failed probe is not enough to pull a replica out of a load balancer.
+seconds: one failed probe is not enough to pull a replica out of a load balancer. The probe is
+`QwenClient.reachable` on one of the pool's clients (its session, proxy and error mapping), and
+its outcome is not held against that account: it tests the network, not the account's token.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
-import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .accounts import AccountPool
+from .errors import UpstreamError
 from .routes.common import json_response
 
+log = logging.getLogger("gateway")
 PROBE_EVERY = 10.0  # seconds a probe's answer is reused: a busy health checker must not hammer Qwen
 PROBE_TIMEOUT = 5.0
 
@@ -24,13 +29,12 @@ PROBE_TIMEOUT = 5.0
 class UpstreamProbe:
     """Any HTTP answer from the upstream's base URL means it is reachable (even a 401 or a WAF page)."""
 
-    def __init__(self, base_url: str, unreachable_after: float) -> None:
-        self.base_url = base_url
+    def __init__(self, pool: AccountPool, unreachable_after: float) -> None:
+        self.pool = pool
         self.unreachable_after = unreachable_after
         self.last_ok = time.monotonic()  # a fresh replica gets the whole window before it is failed
         self.last_error = ""
         self._probed = 0.0
-        self._session: aiohttp.ClientSession | None = None
 
     async def reachable(self) -> bool:
         now = time.monotonic()
@@ -40,19 +44,21 @@ class UpstreamProbe:
         return not self.last_error or time.monotonic() - self.last_ok < self.unreachable_after
 
     async def _probe(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT))
+        accounts = self.pool.status()
+        # A healthy account's client if any (its proxy is the one serving), else the first.
+        chosen = next((a["id"] for a in accounts if a["state"] == "healthy"), accounts[0]["id"] if accounts else None)
+        client = self.pool.client(chosen) if chosen is not None else None
+        if client is None:
+            return  # no account at all: `no_usable_account` says so
         try:
-            async with self._session.get(self.base_url, allow_redirects=False) as answer:
-                await answer.release()
-            self.last_ok = time.monotonic()
-            self.last_error = ""
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.last_error = type(exc).__name__
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+            await client.reachable(PROBE_TIMEOUT)
+        except UpstreamError as error:
+            if not self.last_error:  # logged once per outage, not on every health check
+                log.warning("readiness probe: %s", error.message)
+            self.last_error = error.message
+            return
+        self.last_ok = time.monotonic()
+        self.last_error = ""
 
 
 async def ready(request: Request) -> Response:

@@ -43,3 +43,16 @@ def test_translate_is_pure_of_services() -> None:
     for path in sorted((GATEWAY / "translate").glob("*.py")):
         assert not {name for name in _imports(path) if name.startswith(("gateway.calls", "gateway.accounts"))}, \
             path.name
+
+
+def _sessions_opened(path: Path) -> bool:
+    return any(isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "ClientSession"
+               for node in ast.walk(ast.parse(path.read_text())))
+
+
+def test_only_the_qwen_client_opens_a_session_upstream() -> None:
+    # QwenClient is the one code that talks to Qwen (paths, headers, error mapping in one place); the
+    # fetcher is the other HTTP client, for image URLs that clients give. The simulator plays Qwen.
+    allowed = {GATEWAY / "qwen" / "client.py", GATEWAY / "fetcher.py"}
+    opening = {p for p in GATEWAY.rglob("*.py") if "simulator" not in p.parts and _sessions_opened(p)}
+    assert opening == allowed

@@ -6,10 +6,10 @@ import socket
 
 import orjson
 import pytest
-from aiohttp import web
+from aiohttp import TraceConfig, web
 from aiohttp.test_utils import TestServer
 
-from gateway.config import AccountSettings, Timeouts
+from gateway.config import AccountSettings, Timeouts, UpstreamSettings
 from gateway.errors import (
     UpstreamBlocked,
     UpstreamContract,
@@ -17,6 +17,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamTransport,
 )
+from gateway.qwen.auth import AuthUnreachable
 from gateway.qwen.client import QwenClient
 from gateway.qwen.events import Delta, ResponseCreated
 
@@ -146,3 +147,52 @@ async def test_document_parse_calls_and_task_status_fall_back_to_v1_once(upstrea
     assert (done.status, done.content) == ("success", "https://cdn/v.mp4")
     assert [s["path"] for s in upstream.seen[2:]] == ["/api/v2/task/status/t1", "/api/v1/tasks/status/t1",
                                                       "/api/v1/tasks/status/t1"]
+
+
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_reachable_takes_any_answer_sends_no_token_and_names_the_host_when_nothing_answers(upstream, caplog):
+    upstream.reply("/", b"<html>a WAF page</html>", status=403, content_type="text/html")
+    await upstream.client.reachable(1.0)  # any HTTP answer: Qwen is reachable
+    assert upstream.seen[-1]["path"] == "/" and "authorization" not in upstream.seen[-1]["headers"]
+    closed = QwenClient(AccountSettings(id="a2", token=TOKEN), closed_url(), "0.2.63", Timeouts())
+    try:
+        with pytest.raises(UpstreamTransport, match="cannot reach 127.0.0.1: connection failed"):
+            await closed.reachable(1.0)
+    finally:
+        await closed.close()
+    assert not [r for r in caplog.records if "127.0.0.1" in r.getMessage()]  # the caller logs, once per outage
+
+
+async def test_an_unreachable_auth_host_is_said_as_every_transport_failure_is():
+    account = AccountSettings(id="a3", token="", refresh_token="rt-secret")
+    client = QwenClient(account, "https://chat.example", "0.2.63", Timeouts(),
+                        upstream=UpstreamSettings(auth_url=closed_url()))
+    try:
+        with pytest.raises(AuthUnreachable, match="cannot reach 127.0.0.1: connection failed") as caught:
+            await client.refresh_call("rt-secret")
+        assert "rt-secret" not in str(caught.value)
+    finally:
+        await client.close()
+
+
+async def test_a_trace_config_sees_every_call_of_the_client(upstream):
+    seen: list[str] = []
+
+    async def on_start(session, context, params) -> None:
+        seen.append(params.url.path)
+
+    trace = TraceConfig()
+    trace.on_request_start.append(on_start)
+    traced = QwenClient(AccountSettings(id="a4", token=TOKEN), upstream.base, "0.2.63", Timeouts(),
+                        trace_configs=[trace])
+    upstream.reply("/api/v1/auths/", {"id": "u1"})
+    try:
+        assert (await traced.user())["id"] == "u1"
+    finally:
+        await traced.close()
+    assert seen == ["/api/v1/auths/"]

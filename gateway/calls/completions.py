@@ -54,20 +54,20 @@ async def stream_chunks(call: ChatCall, lease: Lease[OpenAnswer], usage: bool,
     translator = lease.value.translator
     failure: GatewayError | None = None
     try:
-        writer = ChunkWriter(translator, usage)
-        yield writer.role()
-        sent: list[str] = []
-        async with cut:
-            async for out in answer.pieces():
-                if out[0] == "content":
-                    sent.append(out[1])
-                yield writer.piece(out)
-        yield b"".join(_closing_chunks(writer, translator, answer.shaped, sent, usage))  # one write, not 2-5
-        await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
+        async with lease:  # releases the account; a failure in here marks it
+            writer = ChunkWriter(translator, usage)
+            yield writer.role()
+            sent: list[str] = []
+            async with cut:
+                async for out in answer.pieces():
+                    if out[0] == "content":
+                        sent.append(out[1])
+                    yield writer.piece(out)
+            yield b"".join(_closing_chunks(writer, translator, answer.shaped, sent, usage))  # one write, not 2-5
+            await call.remember(lease.account_id, translator, "".join(sent), answer.shaped.tool_calls)
     except Exception as exc:  # the client gets an error event and [DONE], never a cut connection
         failure = stream_failure(exc, lease.account_id)
     finally:
-        lease.release(failure)
         await answer.close()
     if failure is not None:
         yield error_event(failure)

@@ -47,7 +47,7 @@ class ResponseStore:
             raise NotFound(f"No response found with id '{response_id}'.", param=param)
         return record
 
-    async def put(self, owner: str, response: dict[str, Any], items: list[dict[str, Any]],
+    async def put(self, owner: str, response: dict[str, Any], items: Any,
                   messages: list[dict[str, Any]], chat_id: str | None, parent_id: str | None) -> None:
         record = {"owner": owner, "response": response, "input_items": items, "messages": messages,
                   "chat_id": chat_id, "parent_id": parent_id}
@@ -172,5 +172,6 @@ async def _keep(request: Request, planned: Planned, content: str | None, tool_ca
     if tool_calls:
         answer["tool_calls"] = tool_calls
     assert planned.render.response is not None
-    await response_store(request).put(request_owner(request.scope), planned.render.response, planned.request.items,
-                                      [*planned.conversation, answer], chat_id, parent_id)
+    await response_store(request).put(request_owner(request.scope), planned.render.response,
+                                      planned.request.stored_items, [*planned.conversation, answer], chat_id,
+                                      parent_id)

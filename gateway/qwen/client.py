@@ -5,8 +5,8 @@ header set of the protocol reference on every call, and turns every failure
 (transport through `transport.guard`; HTML page, error envelope, in-stream error
 through `replies`) into an UpstreamError. Every upstream path is spelled here: the
 modules above call methods (`complete`, `chat_detail`, `upload_grant`, `put_object`,
-`parse_file`, `task_status`...), never a URL. (The auth host's refresh call maps its
-own failures to `AuthUnreachable`, which `auth` turns into a rest.)
+`parse_file`, `task_status`, `user`, `reachable`...), never a URL. (The auth host's refresh
+call turns guard's errors into `AuthUnreachable`, which `auth` turns into a rest with a backoff.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from ..config import AccountSettings, Timeouts, UpstreamSettings
-from ..errors import UpstreamContract, UpstreamUnauthorized
+from ..errors import UpstreamContract, UpstreamTimeout, UpstreamTransport, UpstreamUnauthorized
 from ..ids import uuid4
 from ..store import Store
 from . import cookies
@@ -92,7 +92,8 @@ class QwenClient:
     """One upstream account: its session, headers and calls."""
 
     def __init__(self, account: AccountSettings, base_url: str, version: str, timeouts: Timeouts, *,
-                 upstream: UpstreamSettings | None = None, store: Store | None = None, replica: str = "local") -> None:
+                 upstream: UpstreamSettings | None = None, store: Store | None = None, replica: str = "local",
+                 trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         self.account_id = account.id
         self.base_url = base_url.rstrip("/")
         self._timeouts = timeouts
@@ -104,6 +105,7 @@ class QwenClient:
         self._proxy = account.proxy or None
         self._session: aiohttp.ClientSession | None = None
         self._connections = account.concurrency * 2 + 4
+        self._trace_configs = list(trace_configs)  # the doctor's timings and trace, else none
         self._v1_tasks = False  # set once the upstream is found to lack the v2 task-status route
 
     @property
@@ -116,6 +118,7 @@ class QwenClient:
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=self._timeouts.connect, sock_read=self._timeouts.idle
                 ),
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 
@@ -159,21 +162,39 @@ class QwenClient:
         """`GET <auth host>/api/v2/auths/refresh` with the refresh token cookie (§2)."""
         headers = self._request_headers("application/json")
         headers.update({"x-request-origin": self.base_url, "sec-fetch-site": "same-site"})
-        self._with_cookies(headers, self._auth_url + REFRESH_PATH, ((cookies.REFRESH_TOKEN, refresh_token),))
-        try:
-            async with asyncio.timeout(min(self._timeouts.first_event, REFRESH_TIMEOUT)):
-                async with self.session.get(self._auth_url + REFRESH_PATH, headers=headers) as response:
-                    raw = await response.read()
-                    return parse_refresh(raw, actual_status(response),
-                                         cookie_expiry(response.cookies.get(cookies.REFRESH_TOKEN)))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise AuthUnreachable(type(exc).__name__) from None
+        url = self._auth_url + REFRESH_PATH
+        self._with_cookies(headers, url, ((cookies.REFRESH_TOKEN, refresh_token),))
+        try:  # the one mapping of aiohttp failures; `auth` logs the outcome with its retry, so guard does not
+            async with (
+                guard(url, self.account_id, "the auth host did not answer in time", logged=False),
+                asyncio.timeout(min(self._timeouts.first_event, REFRESH_TIMEOUT)),
+                self.session.get(url, headers=headers) as response,
+            ):
+                raw = await response.read()
+                return parse_refresh(raw, actual_status(response),
+                                     cookie_expiry(response.cookies.get(cookies.REFRESH_TOKEN)))
+        except (UpstreamTransport, UpstreamTimeout) as error:
+            raise AuthUnreachable(error.message) from None
 
     async def check(self) -> bool:
         """The start-up probe (§2): a fresh token, then `GET /api/v1/auths/` judged by its body."""
-        user = await self.get_json("/api/v1/auths/")
+        user = await self.user()
         await self.privacy.ensure(self.post_json)
         return isinstance(user, dict) and bool(user.get("id"))
+
+    async def user(self) -> Any:
+        """`GET /api/v1/auths/`: the signed-in user of the token, or an error envelope's UpstreamError (§2)."""
+        return await self.get_json("/api/v1/auths/")
+
+    async def reachable(self, timeout: float) -> None:
+        """`GET /` as a browser opens the site, with no Authorization header (readiness): any HTTP
+        answer, even a 401 or a WAF page, means Qwen is reachable; a transport failure or silence
+        raises through `guard` (the caller logs it: a health checker may ask every second)."""
+        async with guard(self.base_url, self.account_id, f"Qwen did not answer within {timeout:g} s", logged=False):
+            async with asyncio.timeout(timeout):
+                async with self.session.get(self.base_url + "/", headers=self._request_headers("text/html"),
+                                            allow_redirects=False) as response:
+                    await response.release()
 
     async def get_json(self, path: str) -> Any:
         """GET a JSON document (models, task status), raising for error envelopes."""

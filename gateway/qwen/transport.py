@@ -19,11 +19,12 @@ from ..errors import UpstreamError, UpstreamTimeout, UpstreamTransport
 log = logging.getLogger("gateway.upstream")
 
 
-def transport_error(exc: BaseException, url: str, account_id: str = "") -> UpstreamTransport:
-    """The UpstreamTransport for `exc` met while calling `url`, logged in one line."""
+def transport_error(exc: BaseException, url: str, account_id: str = "", logged: bool = True) -> UpstreamTransport:
+    """The UpstreamTransport for `exc` met while calling `url`, logged in one line (unless `logged` is off)."""
     host = urlsplit(url).hostname or "the upstream"
     message = f"cannot reach {host}: {cause(exc)}"
-    log.warning("transport failure%s: %s", f" on account {account_id}" if account_id else "", message)
+    if logged:
+        log.warning("transport failure%s: %s", f" on account {account_id}" if account_id else "", message)
     return UpstreamTransport(message)
 
 
@@ -53,12 +54,14 @@ class guard:  # noqa: N801 - used as a context manager, like contextlib's
     """The one place an aiohttp failure becomes an UpstreamError: a timeout an UpstreamTimeout
     (`timed_out` says of what), anything else on the wire an UpstreamTransport naming the host;
     with `broke_off` (a body already flowing), either is an UpstreamTransport saying so.
-    UpstreamErrors pass through as they are."""
+    UpstreamErrors pass through as they are. `logged=False`: the caller logs the failure itself."""
 
-    __slots__ = ("_account_id", "_broke_off", "_timed_out", "_url")
+    __slots__ = ("_account_id", "_broke_off", "_logged", "_timed_out", "_url")
 
-    def __init__(self, url: str, account_id: str, timed_out: str, broke_off: str | None = None) -> None:
+    def __init__(self, url: str, account_id: str, timed_out: str, broke_off: str | None = None, *,
+                 logged: bool = True) -> None:
         self._url, self._account_id, self._timed_out, self._broke_off = url, account_id, timed_out, broke_off
+        self._logged = logged
 
     async def __aenter__(self) -> None:
         return None
@@ -71,4 +74,4 @@ class guard:  # noqa: N801 - used as a context manager, like contextlib's
         if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(self._timed_out) from None
         if isinstance(exc, aiohttp.ClientError):
-            raise transport_error(exc, self._url, self._account_id) from None
+            raise transport_error(exc, self._url, self._account_id, self._logged) from None

@@ -12,9 +12,8 @@ from starlette.routing import Route
 from ..calls import responses
 from ..calls.lifetime import CutOnShutdown, watched
 from ..errors import InvalidRequest
-from ..limits import read_json
 from ..middleware import request_owner
-from ..translate.responses import parse_responses_request
+from ..offload import read_responses_request
 from .common import json_response
 from .event_stream import EventStream
 
@@ -22,7 +21,7 @@ MAX_LIMIT = 100
 
 
 async def create_response(request: Request) -> Response:
-    req = parse_responses_request(await read_json(request, request.app.state.settings.max_body_bytes))
+    req = await read_responses_request(request, request.app.state.settings.max_body_bytes)  # big: off the loop
     planned = await responses.plan(request, req)
     if not req.chat.stream:
         return json_response(await responses.create(request, planned))

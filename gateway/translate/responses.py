@@ -35,6 +35,12 @@ class ResponsesRequest:
     previous_response_id: str | None
     store: bool
     echo: dict[str, Any]  # request fields the Response object repeats
+    kept_items: Any = None  # a big body's items as sent, pre-encoded (offload.py), when `items` are folded
+
+    @property
+    def stored_items(self) -> Any:
+        """The input items as stored and listed back by `input_items`: as the client sent them, with ids."""
+        return self.items if self.kept_items is None else self.kept_items
 
     def with_history(self, history: list[dict[str, Any]], chat_id: str | None = None, parent_id: str | None = None,
                      files: Mapping[str, str] | None = None) -> ChatRequest:

@@ -1,6 +1,8 @@
 """Bodies over 1 MB are decoded and checked in a worker process (offload.py): what the client
 sees must not change, answers and errors alike. (The /health figure is in `python -m bench.loop_stall`.)"""
 
+import threading
+
 import httpx
 import openai
 
@@ -41,3 +43,58 @@ def test_big_bodies_that_are_not_json_are_a_400(stack):
     response = stack.http.post("/v1/chat/completions", content=b"{" + b" " * (OFFLOAD_BYTES + 10),
                                headers={"content-type": "application/json"})
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
+
+
+# /v1/responses: tens of MB in many parts. Its input items are stored and listed back as sent, so
+# the worker folds only the copy the chat is planned from. The bulk is earlier reasoning (kept, not
+# re-sent): a prompt over ~118k characters would go up as context files, which is slow and beside the point.
+REASONING_PARTS = 30_000
+USER_PARTS = 40_000
+QUESTION = "How many characters did you see?"
+
+
+def big_input(user_parts):
+    reasoning = {"type": "reasoning", "summary": [{"type": "summary_text", "text": "w" * 700}] * REASONING_PARTS}
+    return [reasoning, {"type": "message", "role": "user", "content": user_parts}]
+
+
+def user_parts():
+    return [{"type": "input_text", "text": "w"} for _ in range(USER_PARTS)] + [{"type": "input_text", "text": QUESTION}]
+
+
+def test_a_big_responses_body_gets_its_answer_keeps_its_items_and_health_answers_meanwhile(stack):
+    client = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0, timeout=120)
+    many = big_input(user_parts())
+    assert len(httpx.Request("POST", "/", json={"input": many}).content) > 20 * OFFLOAD_BYTES
+    health: list[int] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=stack.url, timeout=60) as http:
+            while not done.is_set():
+                health.append(http.get("/health").status_code)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        big = client.responses.create(model="qwen3-max", input=many)
+    finally:
+        done.set()
+        poller.join()
+    assert health and set(health) == {200}  # /health kept answering while the body was decoded
+    joined = "\n".join(p["text"] for p in many[1]["content"])
+    small = client.responses.create(model="qwen3-max", input=joined)
+    assert big.output_text == small.output_text
+    assert big.output_text.startswith("I saw ") and int(big.output_text.split()[2]) >= len(joined)
+    listed = stack.http.get(f"/v1/responses/{big.id}/input_items", params={"order": "asc"}).json()["data"]
+    assert [item["type"] for item in listed] == ["reasoning", "message"]
+    assert listed[0]["summary"] == many[0]["summary"]  # every part as sent, none folded
+    assert listed[1]["content"] == many[1]["content"] and listed[1]["id"].startswith("msg_")
+
+
+def test_a_big_responses_body_with_a_bad_part_is_a_400_naming_it(stack):
+    bad = user_parts()
+    bad[30_000] = {"type": "input_text", "text": 7}
+    response = stack.http.post("/v1/responses", json={"model": "qwen3-max", "input": big_input(bad)})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "input[1].content[30000]"

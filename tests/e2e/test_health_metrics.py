@@ -56,6 +56,7 @@ def test_an_upstream_that_does_not_answer_makes_the_replica_unready():
         assert ready.status_code == 503
         [reason] = ready.json()["reasons"]
         assert reason["code"] == "upstream_unreachable" and "Qwen has not answered" in reason["message"]
+        assert "cannot reach 127.0.0.1: connection failed" in reason["message"]  # QwenClient's words for it
 
 
 def test_metrics_parse_and_grow_after_chats(stack):
