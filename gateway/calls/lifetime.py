@@ -65,14 +65,14 @@ class _Watch:
         self._receive, self._send = receive, send
         self._state: dict[str, Any] = scope.setdefault("state", {})
         self._began = 0.0
-        self._gone: asyncio.Event | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._gone: asyncio.Event | None = None  # set once the watcher saw the client leave
+        self._watcher: asyncio.Task[None] | None = None  # from the body's end to the response's start
         self._empty_body = not _has_body(scope)
         if self._empty_body:  # nothing to read first: watch at once, and hand the app its empty body
             self._start()
 
     def receive(self) -> Awaitable[Message]:
-        if self._watcher is None:
+        if self._gone is None:
             return self._pass_body()
         if self._empty_body:
             self._empty_body = False
@@ -96,8 +96,9 @@ class _Watch:
         if message["type"] == "http.response.start" and not self.started:
             self.started = True
             self._record()
-            if self._watcher is not None:  # no task per open stream (bench/README.md: memory per stream)
+            if self._watcher is not None:  # no task, nor its cancelled remains, per open stream
                 self._watcher.cancel()
+                self._watcher = None
         return self._send(message)
 
     def _start(self) -> None:
@@ -115,7 +116,7 @@ class _Watch:
             self.task.cancel()
 
     def _record(self) -> None:
-        if self._watcher is not None and "upstream_ms" not in self._state:
+        if self._gone is not None and "upstream_ms" not in self._state:
             self._state["upstream_ms"] = (time.perf_counter() - self._began) * 1000
 
     def stop(self) -> None:
