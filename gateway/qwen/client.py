@@ -316,17 +316,20 @@ class QwenClient:
         Raises an UpstreamError for a failure before or during the stream. Closing
         the generator early closes the upstream connection.
         """
-        # A right-sized copy: orjson's output keeps its whole write buffer (~8 KiB) allocated,
-        # and this one lives as long as the stream (bench/stream_memory.py).
-        data = memoryview(orjson.dumps(payload)).tobytes()
-        del payload  # nor is the dict kept for the stream's life
+        # A right-sized copy: orjson's output keeps its whole write buffer (~8 KiB) allocated.
+        # It is kept only until the answer starts (a retry may need it); nor is the dict kept.
+        body = [memoryview(orjson.dumps(payload)).tobytes()]
+        del payload
         for retry in (False, True):
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
             started = False
             try:
-                async with contextlib.aclosing(self._stream_once(chat_id, data, headers, token)) as events:
+                async with contextlib.aclosing(self._stream_once(chat_id, body[0], headers, token)) as events:
+                    del headers  # aiohttp keeps its own copy with the response
                     async for event in events:  # aclosing: a client that leaves closes the upstream at once
-                        started = True
+                        if not started:
+                            started = True
+                            body.clear()  # a long prompt is not held for the whole answer
                         yield event
                 return
             except UpstreamUnauthorized:
@@ -343,5 +346,6 @@ class QwenClient:
             guard(url, self.account_id, "Qwen went silent longer than the idle timeout"),
             self.session.post(url, data=data, headers=headers) as response,
         ):
+            del data, headers  # sent: not held for the stream's life
             async for event in events_of(response):
                 yield event
