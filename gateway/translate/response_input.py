@@ -62,6 +62,8 @@ def input_items(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise InvalidRequest(f"{where} must be an object.", param=where)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise InvalidRequest(f"{where}.type must be a string.", param=f"{where}.type")
         if kind == "message":
             items.append(_message_item(where, item))
         elif kind == "function_call":
@@ -84,7 +86,7 @@ def input_items(raw: Any) -> list[dict[str, Any]]:
 
 def _message_item(where: str, item: dict[str, Any]) -> dict[str, Any]:
     role = item.get("role")
-    if role not in MESSAGE_ROLES:
+    if not isinstance(role, str) or role not in MESSAGE_ROLES:
         raise InvalidRequest(f"{where}.role must be one of {', '.join(sorted(MESSAGE_ROLES))}.", param=f"{where}.role")
     content = item.get("content")
     text_type = "output_text" if role == "assistant" else "input_text"
@@ -94,7 +96,7 @@ def _message_item(where: str, item: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.content must be a string or an array of parts.", param=f"{where}.content")
     for index, part in enumerate(content):
         part_where = f"{where}.content[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
+        kind = part.get("type") if isinstance(part, dict) and isinstance(part.get("type"), str) else None
         if kind in {"input_text", "output_text"} and isinstance(part.get("text"), str):
             continue
         if kind == "refusal" and isinstance(part.get("refusal"), str):

@@ -64,7 +64,8 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     instructions = _optional(body, "instructions", str)
     tools, web_search = _tools(body.get("tools"))
     reasoning = _optional(body, "reasoning", dict) or {}
-    if reasoning.get("summary") is not None and reasoning["summary"] not in SUMMARIES:
+    summary = reasoning.get("summary")
+    if summary is not None and (not isinstance(summary, str) or summary not in SUMMARIES):
         raise InvalidRequest(f"'reasoning.summary' must be one of {', '.join(sorted(SUMMARIES))}.",
                              param="reasoning.summary")
     for key, kind in (("max_output_tokens", int), ("metadata", dict), ("store", bool), ("user", str),
@@ -122,7 +123,7 @@ def _tools(raw: Any) -> tuple[list[dict[str, Any]], bool]:
     functions, web_search = [], False
     for index, tool in enumerate(raw):
         where = f"tools[{index}]"
-        kind = tool.get("type") if isinstance(tool, dict) else None
+        kind = tool.get("type") if isinstance(tool, dict) and isinstance(tool.get("type"), str) else None
         if kind in WEB_SEARCH_TOOLS:
             web_search = True
         elif kind == "function":
@@ -146,7 +147,7 @@ def _tool_choice(raw: Any) -> Any:
         return raw
     if isinstance(raw, dict) and raw.get("type") == "function" and isinstance(raw.get("name"), str):
         return {"type": "function", "function": {"name": raw["name"]}}
-    if isinstance(raw, dict) and raw.get("type") in WEB_SEARCH_TOOLS:
+    if isinstance(raw, dict) and isinstance(raw.get("type"), str) and raw["type"] in WEB_SEARCH_TOOLS:
         return "auto"
     raise InvalidRequest("'tool_choice' must be auto, required, none or {\"type\": \"function\", \"name\": ...}.",
                          param="tool_choice")
@@ -156,7 +157,7 @@ def _response_format(text: dict[str, Any]) -> dict[str, Any] | None:
     fmt = text.get("format")
     if fmt is None:
         return None
-    if not isinstance(fmt, dict) or fmt.get("type") not in {"text", "json_object", "json_schema"}:
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
         raise InvalidRequest("'text.format.type' must be text, json_object or json_schema.", param="text.format")
     if fmt["type"] != "json_schema":
         return {"type": fmt["type"]}
