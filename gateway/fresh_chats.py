@@ -73,6 +73,14 @@ class FreshChats:
         self._tasks: set[asyncio.Task[None]] = set()  # deletions under way
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
+        # What became of the chats, for /metrics: made ahead, taken by a request, missed (a request
+        # found none and made its own), deleted unused, and background creations that failed.
+        self.counts = dict.fromkeys(("made", "taken", "missed", "deleted", "failed"), 0)
+
+    @property
+    def stocked(self) -> int:
+        """Chats made ahead and not yet used, over every shelf."""
+        return sum(len(shelf.chats) for shelf in self._shelves.values())
 
     def start(self) -> None:
         if self.size > 0:
@@ -83,6 +91,7 @@ class FreshChats:
             return await send(await client.create_chat(model, chat_type))
         key = (client.account_id, model, chat_type)
         chat_id = self.take(key)
+        self.counts["missed" if chat_id is None else "taken"] += 1
         try:
             if chat_id is None:
                 return await send(await client.create_chat(model, chat_type))
@@ -142,6 +151,7 @@ class FreshChats:
                 self._failed(key, shelf, None, f"{type(error).__name__}: {error}")
                 continue
             shelf.failures = 0
+            self.counts["made"] += 1
             if self._shelves.get(key) is shelf:
                 shelf.chats.append((chat_id, self._clock()))
             else:  # dropped while it was being made
@@ -157,6 +167,7 @@ class FreshChats:
         return min(short)[1] if short else None
 
     def _failed(self, key: Key, shelf: _Shelf, error: UpstreamError | None, message: str) -> None:
+        self.counts["failed"] += 1
         if error is not None and error.account_penalty in ACCOUNT_SIGNALS:
             self._pool.report(key[0], error, mode_of(key[2]))  # the account's own signal: it rests as for a client
         shelf.failures += 1
@@ -199,6 +210,7 @@ class FreshChats:
             return
         try:
             await client.delete_chat(chat_id)
+            self.counts["deleted"] += 1
         except Exception as error:  # housekeeping: an undeleted empty chat harms nobody
             log.info("account %s: an unused fresh chat could not be deleted (%s)", account_id,
                      error.message if isinstance(error, UpstreamError) else type(error).__name__)

@@ -58,7 +58,7 @@ class JobPollers:
         self._sweeper: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._pollers)  # the jobs this replica polls now (/metrics reads it as `jobs._pollers`)
+        return len(self._pollers)  # the jobs this replica polls now
 
     async def start(self) -> None:
         """Resume polling every unfinished job nobody polls (after a restart), and keep looking."""

@@ -45,6 +45,11 @@ class JobManager:
         self._pollers = JobPollers(store, pool, settings, clock)
 
     @property
+    def polling(self) -> int:
+        """The jobs this replica polls now (/metrics)."""
+        return len(self._pollers)
+
+    @property
     def poll_after_ms(self) -> int:
         """How often clients should look again: the upstream is polled no faster."""
         return max(1, round(self._settings.poll_interval * 1000))

@@ -115,13 +115,25 @@ class _LiveState(Collector):
             refreshes.add_metric((outcome,), REFRESHES[outcome])
         yield refreshes
         polled = GaugeMetricFamily("gateway_video_jobs_polling", "Video jobs this replica is polling now")
-        polled.add_metric((), len(getattr(getattr(self.state, "jobs", None), "_pollers", ())))
+        jobs = getattr(self.state, "jobs", None)
+        polled.add_metric((), jobs.polling if jobs is not None else 0)
         yield polled
         finished = CounterMetricFamily("gateway_video_jobs_finished", "Video jobs seen finishing, by status",
                                        labels=("status",))
         for status, count in sorted(FINISHED_JOBS.items()):
             finished.add_metric((status,), count)
         yield finished
+        fresh = getattr(self.state, "fresh_chats", None)
+        if fresh is not None:
+            stocked = GaugeMetricFamily("gateway_fresh_chats", "Upstream chats made ahead and not yet used")
+            stocked.add_metric((), fresh.stocked)
+            yield stocked
+            outcomes = CounterMetricFamily("gateway_fresh_chats_events", "Chats made ahead, taken by a request, "
+                                           "missed (none on the shelf), deleted unused, failed to make",
+                                           labels=("event",))
+            for event, count in fresh.counts.items():
+                outcomes.add_metric((event,), count)
+            yield outcomes
         uptime = GaugeMetricFamily("gateway_uptime_seconds", "Seconds since the app started")
         uptime.add_metric((), time.monotonic() - getattr(self.state, "started", time.monotonic()))
         yield uptime

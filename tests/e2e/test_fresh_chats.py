@@ -188,3 +188,21 @@ def test_fresh_chats_lost_upstream_are_replaced_inside_the_request() -> None:
         path = [r["path"] for r in stack.upstream_requests()[before:] if r["path"] in (NEW, SEND)]
         assert path[:3] == [SEND, NEW, SEND] and owns(stack, ALPHA, chat_id)
         assert stack.accounts()["acct-alpha"]["state"] == "healthy"
+
+
+def metric(stack: Stack, line: str) -> float:
+    text = stack.http.get("/metrics").text
+    return float(next(row.split()[-1] for row in text.splitlines() if row.startswith(line + " ")))
+
+
+def test_metrics_say_how_many_chats_wait_and_what_became_of_them() -> None:
+    with live_stack(settings(accounts=ONE_ACCOUNT)) as stack:
+        ask(stack, "learn the model")
+        stocked(stack, 3)
+        wait_for(lambda: metric(stack, "gateway_fresh_chats") == 2, "two chats on the shelf in /metrics")
+        ask(stack, "take one", stream=True)
+        stocked(stack, 4)
+        assert metric(stack, 'gateway_fresh_chats_events_total{event="missed"}') == 1  # the first found none
+        assert metric(stack, 'gateway_fresh_chats_events_total{event="taken"}') == 1
+        assert metric(stack, 'gateway_fresh_chats_events_total{event="made"}') == 3
+        assert metric(stack, "gateway_fresh_chats") == 2
