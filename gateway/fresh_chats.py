@@ -82,6 +82,10 @@ class FreshChats:
         """Chats made ahead and not yet used, over every shelf."""
         return sum(len(shelf.chats) for shelf in self._shelves.values())
 
+    def stocked_for(self, account_id: str) -> int:
+        """Chats made ahead on this account and not yet used (the status page)."""
+        return sum(len(shelf.chats) for key, shelf in self._shelves.items() if key[0] == account_id)
+
     def start(self) -> None:
         if self.size > 0:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="fresh-chats-sweep")

@@ -53,7 +53,8 @@ async def page(request: Request) -> Response:
     state = request.app.state
     now = time.time()
     clients = {a.id: a.client for a in state.pool.accounts}
-    accounts = [_row(a, clients[a["id"]], now) for a in state.pool.status()]
+    accounts = [{**_row(a, clients[a["id"]], now), "fresh": state.fresh_chats.stocked_for(a["id"])}
+                for a in state.pool.status()]
     jobs = sorted(await state.store.list(VIDEOS), key=lambda j: j.get("created_at") or 0, reverse=True)[:10]
     per_minute = state.metrics.per_minute() if state.metrics is not None else []  # metrics: false
     context: dict[str, Any] = {

@@ -3,6 +3,7 @@ admin key, see the accounts and a chart, pause and resume one, add one; never a 
 
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -109,3 +110,24 @@ def test_without_an_admin_key_the_page_is_not_served(stack, monkeypatch):
     signed.post("/status/sign-in", data={"key": ADMIN_KEY})
     assert signed.post("/status/accounts/acct-alpha/explode").status_code == 404
     assert signed.post("/status/accounts/acct-alpha/pause").status_code == 303
+
+
+def test_the_page_shows_the_chats_made_ahead_on_each_account(monkeypatch):
+    monkeypatch.setenv("GATEWAY_ADMIN_KEY", ADMIN_KEY)
+    with live_stack(default_settings(fresh_chats=2)) as stack:
+        client = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0)
+        client.chat.completions.create(model="qwen3-max", messages=[{"role": "user", "content": "Hi"}])
+        signed = httpx.Client(base_url=stack.url)
+        signed.post("/status/sign-in", data={"key": ADMIN_KEY})
+        served_by = next(a for a, row in stack.accounts().items() if row["served"] == 1)
+        deadline = time.monotonic() + 10
+        while _fresh_cell(signed.get("/status").text, served_by) != "2":
+            assert time.monotonic() < deadline, "the two chats made ahead never showed"
+            time.sleep(0.02)
+        other = next(a for a in stack.accounts() if a != served_by)
+        assert _fresh_cell(signed.get("/status").text, other) == "0"  # only the account that served learnt the model
+
+
+def _fresh_cell(html: str, account: str) -> str:
+    row = html.split(f'data-account="{account}"', 1)[1].split("</tr>", 1)[0]
+    return row.split('<td class="fresh">', 1)[1].split("</td>", 1)[0]
