@@ -3,7 +3,7 @@
 A call is an `attempt(client)` coroutine that must fail before anything reaches the
 client (a stream is primed up to its first delta inside the attempt). The pool picks
 the least busy healthy account, runs the attempt, and on an UpstreamError punishes
-the account as the error says and tries another, within `max_attempts` and one
+the account as the error says (penalties.py) and tries another, within `max_attempts` and one
 overall deadline. `run` is a one-shot call (the account is free again when it returns);
 `acquire` holds the winning account in a `Lease` until it is released (`async with lease:`
 around a stream). Callers change an account only through the pool's methods.
@@ -12,23 +12,19 @@ around a stream). Callers change an account only through the pool's methods.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from .account import Account, Lease, Served, health
-from .blame import blame_request, suspects_request
+from .account import Account, Lease, Served, status
 from .config import Cooldowns
 from .errors import NoAccountAvailable, UpstreamError
-from .modes import MODES
-from .penalties import Penalties
+from .penalties import Penalties, Verdicts
 from .qwen.client import QwenClient
 from .slots import SharedSlots
 from .waiting_line import WaitingLine
 
-log = logging.getLogger("gateway.accounts")
 T = TypeVar("T")
 MAX_REMEMBERED_CHATS = 100_000
 PAUSED = "paused by the operator"  # the cool-down reason of an account the operator paused (account_admin)
@@ -86,9 +82,7 @@ class AccountPool:
 
     def report(self, account_id: str, error: UpstreamError, mode: str | None = None) -> None:
         """An upstream error met outside `acquire` (a video poll) still counts against its account."""
-        account = self._by_id.get(account_id)
-        if account is not None:
-            self._penalties.punish(account, error, mode)
+        self._penalties.report(account_id, error, mode)
 
     def chat_owner(self, chat_id: str) -> str | None:
         return self._chat_owners.get(chat_id)
@@ -106,7 +100,7 @@ class AccountPool:
         deadline = loop.time() + self._deadline
         tried: set[str] = set()
         last: UpstreamError | None = None
-        suspects: list[tuple[Account, UpstreamError]] = []  # failures the request itself may cause (blame.py)
+        verdicts = Verdicts(self._penalties, mode, pinned, self.on_failure)  # whose fault each failure is
         for _ in range(self._max_attempts):
             if last is not None and loop.time() >= deadline:
                 break
@@ -116,28 +110,16 @@ class AccountPool:
             except UpstreamError as error:
                 self._free(account, slot)
                 last = error
-                if self.on_failure is not None:
-                    self.on_failure(error.account_penalty or type(error).__name__,
-                                    error.retry_elsewhere and pinned is None)
-                if suspects_request(error) and pinned is None and error.retry_elsewhere:
-                    if any(a is not account for a, _ in suspects):  # the same request failed on two accounts
-                        raise blame_request(error) from None
-                    suspects.append((account, error))
-                else:
-                    self._penalties.punish(account, error, mode)
-                if not error.retry_elsewhere or pinned is not None:
-                    self._penalties.punish_all(suspects, mode)
-                    raise self._penalties.client_error(error, mode) from None
+                verdicts.failed(account, error)  # raises the client's error when no other try is due
                 tried.add(account.id)
                 continue
             except BaseException:
                 self._free(account, slot)
                 raise
-            self._penalties.punish_all(suspects, mode)  # another account served it: those failures were the accounts'
+            verdicts.count_held()  # another account served it: the failures held were the accounts'
             return Lease(account, value, self._settler(account, slot, mode))
         assert last is not None
-        self._penalties.punish_all(suspects, mode)
-        raise self._penalties.client_error(last, mode)
+        raise verdicts.gave_up(last)
 
     async def run(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None,
                   mode: str = "t2t") -> Served[T]:
@@ -187,10 +169,7 @@ class AccountPool:
     def _settler(self, account: Account, slot: str | None, mode: str) -> Callable[[BaseException | None], None]:
         def settle(error: BaseException | None) -> None:
             self._free(account, slot)
-            if isinstance(error, UpstreamError):
-                self._penalties.punish(account, error, mode)
-            elif error is None:
-                account.failures, account.unreachable = 0, ""
+            self._penalties.settle(account, error, mode)
         return settle
 
     async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None,
@@ -257,11 +236,8 @@ class AccountPool:
             self.on_mark(account)
 
     def status(self) -> list[dict[str, Any]]:
-        """Each account's health, for the admin route: ids only, never tokens. The top level is
-        "cooling" while any mode rests (for as long as the longest); `modes` tells them apart."""
-        now = self._clock()
-        return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **health(a, now, None),
-                 "modes": {m: health(a, now, m) for m in MODES}} for a in self.accounts]
+        """Each account's health, for the admin route (account.status)."""
+        return status(self.accounts, self._clock())
 
 
 def _least_busy(candidates: list[Account], tried: set[str]) -> Account | None:

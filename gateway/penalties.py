@@ -3,10 +3,11 @@
 The pool runs the calls and hands each failure here. `punish` turns the error's `account_penalty`
 (errors.py) into a mark on the account: a cool-down (of the whole account, or only of the mode
 whose quota is spent), an invalid token, or one more consecutive failure, which cools the account
-once there are too many. Every mark is told to `marked` (the pool's `on_mark`: the store).
-`client_error` and `unavailable` say what the client gets when the pool gives up: the error itself
-while some account could still serve, else why none can (cooling down, and when the first is free
-again, or every token invalid).
+once there are too many; a held call that ends well clears its failures (`settle`). Every mark is
+told to `marked` (the pool's `on_mark`: the store). `Verdicts` judges one call's failed tries in
+turn: the account's fault or the request's own (blame.py). `client_error` and `unavailable` say
+what the client gets when the pool gives up: the error itself while some account could still serve,
+else why none can (cooling down, and when the first is free again, or every token invalid).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 from collections.abc import Callable
 
 from .account import Account
+from .blame import blame_request, suspects_request
 from .config import Cooldowns
 from .errors import (
     AccountsRateLimited,
@@ -37,6 +39,12 @@ class Penalties:
         self._cooldowns = cooldowns
         self._clock = clock
         self._marked = marked
+
+    def report(self, account_id: str, error: UpstreamError, mode: str | None = None) -> None:
+        """`punish` the named account, if it is still configured."""
+        account = self._by_id.get(account_id)
+        if account is not None:
+            self.punish(account, error, mode)
 
     def punish(self, account: Account, error: UpstreamError, mode: str | None = None) -> None:
         penalty = error.account_penalty
@@ -71,10 +79,13 @@ class Penalties:
             if over >= 0:
                 self._cool(account, now + self._cooldowns.failure_minutes * 60 * 2**over, "failing", error)
 
-    def punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
-        """Count held failures, once per account: a request retried on its only account counts once."""
-        for account, error in {id(a): (a, e) for a, e in suspects}.values():
+    def settle(self, account: Account, error: BaseException | None, mode: str) -> None:
+        """The end of a held call (a stream): an upstream error met after the commit still counts against
+        the account; a success clears its failures. Any other error (a bug) says nothing of the account."""
+        if isinstance(error, UpstreamError):
             self.punish(account, error, mode)
+        elif error is None:
+            account.failures, account.unreachable = 0, ""
 
     def _cool(self, account: Account, until: float, reason: str, error: UpstreamError) -> None:
         account.cool_until = max(account.cool_until, until)
@@ -114,3 +125,41 @@ class Penalties:
         return NoAccountAvailable(
             f"every Qwen account has an invalid token; replace the tokens{detail}", headers={"x-should-retry": "false"}
         )
+
+
+class Verdicts:
+    """One call's failed tries, judged as they come: an account-level signal counts against the account at
+    once; a failure the request itself may cause is held (blame.py) until another account serves the call."""
+
+    def __init__(self, penalties: Penalties, mode: str, pinned: str | None,
+                 on_failure: Callable[[str, bool], None] | None) -> None:
+        self._penalties = penalties
+        self._mode = mode
+        self._pinned = pinned
+        self._on_failure = on_failure  # the pool's: (reason, tried elsewhere) for /metrics
+        self._suspects: list[tuple[Account, UpstreamError]] = []
+
+    def failed(self, account: Account, error: UpstreamError) -> None:
+        """Judge a failed try; raise what the client gets when no other try is due."""
+        if self._on_failure is not None:
+            self._on_failure(error.account_penalty or type(error).__name__,
+                             error.retry_elsewhere and self._pinned is None)
+        if suspects_request(error) and self._pinned is None and error.retry_elsewhere:
+            if any(a is not account for a, _ in self._suspects):  # the same request failed on two accounts
+                raise blame_request(error) from None
+            self._suspects.append((account, error))
+        else:
+            self._penalties.punish(account, error, self._mode)
+        if not error.retry_elsewhere or self._pinned is not None:
+            self.count_held()
+            raise self._penalties.client_error(error, self._mode) from None
+
+    def count_held(self) -> None:
+        """Count held failures, once per account: a request retried on its only account counts once."""
+        for account, error in {id(a): (a, e) for a, e in self._suspects}.values():
+            self._penalties.punish(account, error, self._mode)
+
+    def gave_up(self, last: UpstreamError) -> GatewayError:
+        """The tries or the time ran out: count the held failures; what the client gets."""
+        self.count_held()
+        return self._penalties.client_error(last, self._mode)
