@@ -47,6 +47,7 @@ class Penalties:
             self.punish(account, error, mode)
 
     def punish(self, account: Account, error: UpstreamError, mode: str | None = None) -> None:
+        """Mark the account as the error's `account_penalty` says (in `mode` alone for a spent quota)."""
         penalty = error.account_penalty
         now = self._clock()
         if isinstance(error, UpstreamTransport):
