@@ -1,5 +1,5 @@
 """One Qwen account as the pool sees it (`Account`), what a call gets back from the pool
-(`Served` for a one-shot call, `Lease` for a held one), and how an account's health reads."""
+(`Served` for a one-shot call, `Lease` for a held one), and how an account's health reads (`status`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .modes import ModeRests
+from .modes import MODES, ModeRests
 from .qwen.client import QwenClient
 
 T = TypeVar("T")
@@ -96,3 +96,10 @@ def health(a: Account, now: float, mode: str | None) -> dict[str, Any]:
     until = max([a.free_at(now, m) for m in modes] or [a.cool_until])
     last = max(modes, key=lambda m: a.free_at(now, m)) if modes else None
     return {"state": state, "cooling_seconds": max(1, round(until - now)), "reason": a.reason(now, last)}
+
+
+def status(accounts: list[Account], now: float) -> list[dict[str, Any]]:
+    """Each account's health, for the admin route: ids only, never tokens. The top level is
+    "cooling" while any mode rests (for as long as the longest); `modes` tells them apart."""
+    return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **health(a, now, None),
+             "modes": {m: health(a, now, m) for m in MODES}} for a in accounts]

@@ -3,7 +3,7 @@
 A call is an `attempt(client)` coroutine that must fail before anything reaches the
 client (a stream is primed up to its first delta inside the attempt). The pool picks
 the least busy healthy account, runs the attempt, and on an UpstreamError punishes
-the account as the error says and tries another, within `max_attempts` and one
+the account as the error says (penalties.py) and tries another, within `max_attempts` and one
 overall deadline. `run` is a one-shot call (the account is free again when it returns);
 `acquire` holds the winning account in a `Lease` until it is released (`async with lease:`
 around a stream). Callers change an account only through the pool's methods.
@@ -12,30 +12,19 @@ around a stream). Callers change an account only through the pool's methods.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from .account import Account, Lease, Served, health
-from .blame import blame_request, suspects_request
+from .account import Account, Lease, Served, status
 from .config import Cooldowns
-from .errors import (
-    AccountsRateLimited,
-    GatewayError,
-    NoAccountAvailable,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamTransport,
-)
-from .modes import MODES
+from .errors import NoAccountAvailable, UpstreamError
+from .penalties import Penalties, Verdicts
 from .qwen.client import QwenClient
 from .slots import SharedSlots
 from .waiting_line import WaitingLine
 
-log = logging.getLogger("gateway.accounts")
 T = TypeVar("T")
 MAX_REMEMBERED_CHATS = 100_000
 PAUSED = "paused by the operator"  # the cool-down reason of an account the operator paused (account_admin)
@@ -56,7 +45,6 @@ class AccountPool:
     ) -> None:
         self.accounts = [Account(client, limit) for client, limit in clients]
         self._by_id = {a.id: a for a in self.accounts}
-        self._cooldowns = cooldowns
         self._max_attempts = max_attempts
         self._deadline = deadline
         self._clock = clock
@@ -65,6 +53,7 @@ class AccountPool:
         self.on_mark: Callable[[Account], None] | None = None  # told of each cool-down or invalid mark (the store)
         self.on_failure: Callable[[str, bool], None] | None = None  # (reason, tried elsewhere): /metrics
         self.slots: SharedSlots | None = None  # several replicas: concurrency slots shared through the store
+        self._penalties = Penalties(self.accounts, self._by_id, cooldowns, clock, self._marked)
 
     @property
     def waiting(self) -> int:
@@ -93,9 +82,7 @@ class AccountPool:
 
     def report(self, account_id: str, error: UpstreamError, mode: str | None = None) -> None:
         """An upstream error met outside `acquire` (a video poll) still counts against its account."""
-        account = self._by_id.get(account_id)
-        if account is not None:
-            self._punish(account, error, mode)
+        self._penalties.report(account_id, error, mode)
 
     def chat_owner(self, chat_id: str) -> str | None:
         return self._chat_owners.get(chat_id)
@@ -113,7 +100,7 @@ class AccountPool:
         deadline = loop.time() + self._deadline
         tried: set[str] = set()
         last: UpstreamError | None = None
-        suspects: list[tuple[Account, UpstreamError]] = []  # failures the request itself may cause (blame.py)
+        verdicts = Verdicts(self._penalties, mode, pinned, self.on_failure)  # whose fault each failure is
         for _ in range(self._max_attempts):
             if last is not None and loop.time() >= deadline:
                 break
@@ -123,28 +110,16 @@ class AccountPool:
             except UpstreamError as error:
                 self._free(account, slot)
                 last = error
-                if self.on_failure is not None:
-                    self.on_failure(error.account_penalty or type(error).__name__,
-                                    error.retry_elsewhere and pinned is None)
-                if suspects_request(error) and pinned is None and error.retry_elsewhere:
-                    if any(a is not account for a, _ in suspects):  # the same request failed on two accounts
-                        raise blame_request(error) from None
-                    suspects.append((account, error))
-                else:
-                    self._punish(account, error, mode)
-                if not error.retry_elsewhere or pinned is not None:
-                    self._punish_all(suspects, mode)
-                    raise self._client_error(error, mode) from None
+                verdicts.failed(account, error)  # raises the client's error when no other try is due
                 tried.add(account.id)
                 continue
             except BaseException:
                 self._free(account, slot)
                 raise
-            self._punish_all(suspects, mode)  # another account served it: those failures were the accounts'
+            verdicts.count_held()  # another account served it: the failures held were the accounts'
             return Lease(account, value, self._settler(account, slot, mode))
         assert last is not None
-        self._punish_all(suspects, mode)
-        raise self._client_error(last, mode)
+        raise verdicts.gave_up(last)
 
     async def run(self, attempt: Callable[[QwenClient], Awaitable[T]], *, pinned: str | None = None,
                   mode: str = "t2t") -> Served[T]:
@@ -165,7 +140,7 @@ class AccountPool:
         try:
             return await call(account.client)
         except UpstreamError as error:
-            self._punish(account, error)
+            self._penalties.punish(account, error)
             raise
 
     def add(self, client: QwenClient, limit: int) -> Account:
@@ -194,16 +169,8 @@ class AccountPool:
     def _settler(self, account: Account, slot: str | None, mode: str) -> Callable[[BaseException | None], None]:
         def settle(error: BaseException | None) -> None:
             self._free(account, slot)
-            if isinstance(error, UpstreamError):
-                self._punish(account, error, mode)
-            elif error is None:
-                account.failures, account.unreachable = 0, ""
+            self._penalties.settle(account, error, mode)
         return settle
-
-    def _punish_all(self, suspects: list[tuple[Account, UpstreamError]], mode: str) -> None:
-        """Count held failures, once per account: a request retried on its only account counts once."""
-        for account, error in {id(a): (a, e) for a, e in suspects}.values():
-            self._punish(account, error, mode)
 
     async def _take(self, pinned: str | None, tried: set[str], deadline: float, last: UpstreamError | None,
                     mode: str | None = None) -> Account:
@@ -221,7 +188,7 @@ class AccountPool:
             if not candidates:
                 if ticket is not None:
                     self._wake_next()  # woken but leaving: what woke it may serve another
-                raise self._unavailable(pinned, last, mode)
+                raise self._penalties.unavailable(pinned, last, mode)
             account = _least_busy(candidates, tried)
             if account is not None and (ticket is not None or self._line.clear_for_newcomer()):
                 account.in_flight += 1
@@ -264,87 +231,13 @@ class AccountPool:
             self.slots.give_back(slot)
         self._wake_next()
 
-    def _punish(self, account: Account, error: UpstreamError, mode: str | None = None) -> None:
-        penalty = error.account_penalty
-        now = self._clock()
-        if isinstance(error, UpstreamTransport):
-            account.unreachable = error.message
-        if penalty == "cooling":
-            hours = error.hours if isinstance(
-                error, UpstreamRateLimited
-            ) and error.hours else self._cooldowns.rate_limit_hours
-            if mode is None:
-                self._cool(account, now + hours * 3600, "rate limited", error)
-            else:  # Qwen counts each mode's quota apart: the others serve on
-                account.modes.rest(mode, now + hours * 3600, "rate limited")
-                log.warning("account %s: %s quota spent, resting that mode for %.0f s: %s", account.id, mode,
-                            hours * 3600, error.message)
-                self._marked(account)
-        elif penalty == "blocked":
-            self._cool(account, now + self._cooldowns.blocked_minutes * 60, "blocked", error)
-        elif penalty == "invalid":
-            if not account.invalid:
-                log.warning("account %s marked invalid: %s", account.id, error.message)
-            account.invalid, account.invalid_reason = True, error.message
-            self._marked(account)
-        elif penalty == "resting":  # the auth host is out of reach: try again after its backoff
-            self._cool(
-                account, now + getattr(error, "seconds", 60.0), "auth host unreachable: token refresh pending", error
-            )
-        elif penalty == "failure":
-            account.failures += 1
-            over = account.failures - self._cooldowns.failure_threshold
-            if over >= 0:
-                self._cool(account, now + self._cooldowns.failure_minutes * 60 * 2**over, "failing", error)
-
-    def _cool(self, account: Account, until: float, reason: str, error: UpstreamError) -> None:
-        account.cool_until = max(account.cool_until, until)
-        account.cool_reason = reason
-        log.warning(
-            "account %s cooling down for %.0f s (%s): %s", account.id, until - self._clock(), reason, error.message
-        )
-        self._marked(account)
-
     def _marked(self, account: Account) -> None:
         if self.on_mark is not None:
             self.on_mark(account)
 
-    def _client_error(self, error: UpstreamError, mode: str | None = None) -> GatewayError:
-        """What the client sees once no retry is left."""
-        now = self._clock()
-        if any(a.state(now, mode) == "healthy" for a in self.accounts) or not error.retry_elsewhere:
-            if error.account_penalty == "invalid":
-                return NoAccountAvailable(f"the Qwen account was rejected: {error.message}")
-            return error
-        return self._unavailable(None, error, mode)
-
-    def _unavailable(self, pinned: str | None, last: UpstreamError | None, mode: str | None = None) -> GatewayError:
-        now = self._clock()
-        accounts = [self._by_id[pinned]] if pinned in self._by_id else self.accounts
-        if not self.accounts:
-            return NoAccountAvailable("no Qwen account is configured")
-        if pinned is not None and pinned not in self._by_id:
-            return NoAccountAvailable("the account that owns this chat is no longer configured")
-        cooling = [a for a in accounts if a.state(now, mode) == "cooling"]
-        if cooling:
-            wait = max(1, math.ceil(min(a.free_at(now, mode) for a in cooling) - now))
-            reasons = ", ".join(sorted({a.reason(now, mode) for a in cooling}))
-            scope = f" for {mode}" if any(a.modes.resting(mode, now) for a in cooling) else ""
-            kind = AccountsRateLimited if all(a.reason(now, mode) == "rate limited" for a in cooling) \
-                else NoAccountAvailable
-            return kind(f"all Qwen accounts are cooling down{scope} ({reasons}); the first is free again in {wait} s",
-                        headers={"retry-after": str(wait)})
-        detail = f": {last.message}" if last is not None else ""
-        return NoAccountAvailable(
-            f"every Qwen account has an invalid token; replace the tokens{detail}", headers={"x-should-retry": "false"}
-        )
-
     def status(self) -> list[dict[str, Any]]:
-        """Each account's health, for the admin route: ids only, never tokens. The top level is
-        "cooling" while any mode rests (for as long as the longest); `modes` tells them apart."""
-        now = self._clock()
-        return [{"id": a.id, "in_flight": a.in_flight, "limit": a.limit, "served": a.served, **health(a, now, None),
-                 "modes": {m: health(a, now, m) for m in MODES}} for a in self.accounts]
+        """Each account's health, for the admin route (account.status)."""
+        return status(self.accounts, self._clock())
 
 
 def _least_busy(candidates: list[Account], tried: set[str]) -> Account | None:
