@@ -44,6 +44,10 @@ def test_secrets_stay_out_of_repr(tmp_path):
         ("qwen_base_url: ftp://x\n", "qwen_base_url"),
         ("port: [1\n", "not valid YAML"),
         ("timeouts: {idle: 1, bogus: 2}\n", "timeouts"),
+        ("upstream: {fresh_chats: -1}\n", r"upstream.fresh_chats: must be a whole number from 0 \(off\) to 16"),
+        ("upstream: {fresh_chats: 100}\n", r"upstream.fresh_chats: must be a whole number from 0 \(off\) to 16"),
+        ("upstream: {fresh_chats: true}\n", "upstream.fresh_chats"),
+        ("upstream: {fresh_chat_ttl: 0}\n", "upstream.fresh_chat_ttl: must be a number of seconds > 0"),
     ],
 )
 def test_bad_config_fails_fast_and_says_why(tmp_path, text, message):
@@ -130,3 +134,11 @@ def test_conversation_section(tmp_path):
         path.write_text(f"conversation: {bad}\n")
         with pytest.raises(ConfigError, match=message):
             load_settings(path, {})
+
+
+def test_fresh_chats_are_on_by_default_and_off_with_zero(tmp_path):
+    assert load_settings(None, {}).upstream.fresh_chats == 2
+    path = tmp_path / "config.yaml"
+    path.write_text("upstream:\n  fresh_chats: 0\n  fresh_chat_ttl: 60\n")
+    upstream = load_settings(path, {}).upstream
+    assert (upstream.fresh_chats, upstream.fresh_chat_ttl) == (0, 60)

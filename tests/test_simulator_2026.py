@@ -25,7 +25,6 @@ TOKEN = "token-2026"
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-
 async def test_dual_answer_interleaves_a_second_answer_with_its_own_finished_first(client: httpx.AsyncClient) -> None:
     events = parse_sse((await faulted(client, TOKEN, {"kind": "dual_answer"})).text)
     created = [e["response.created"] for e in events if isinstance(e, dict) and "response.created" in e]

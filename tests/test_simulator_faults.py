@@ -29,7 +29,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # `sim` and `client` (a fresh simulator state per test) come from tests/conftest.py.
 
 
-
 # -- immediate replies ------------------------------------------------------------
 
 async def test_ratelimited_json_form(client: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@ and the simulator's request log: the chat a new conversation needs is already th
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ import openai
 from gateway.config import AccountSettings, Cooldowns, UpstreamSettings
 
 from .harness import TOKENS, Stack, default_settings, live_stack
+from .processes import wait_until
 
 ALPHA, BRAVO = TOKENS
 NEW, SEND = "/api/v2/chats/new", "/api/v2/chat/completions"
@@ -41,10 +41,7 @@ def ask(stack: Stack, text: str, stream: bool = False) -> str:
 
 def wait_for(check: Callable[[], bool], what: str) -> None:
     """Background work is awaited by its effect, never by a fixed sleep."""
-    deadline = time.monotonic() + 10
-    while not check():
-        assert time.monotonic() < deadline, f"still waiting for {what}"
-        time.sleep(0.02)
+    assert wait_until(check, within=10, step=0.02), f"still waiting for {what}"
 
 
 def count(stack: Stack, path: str, method: str = "POST") -> int:

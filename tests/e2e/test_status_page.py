@@ -3,7 +3,6 @@ admin key, see the accounts and a chart, pause and resume one, add one; never a 
 
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from playwright.sync_api import sync_playwright
 from gateway.simulator import SimOptions
 
 from .harness import TOKENS, default_settings, live_stack
+from .processes import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -120,10 +120,8 @@ def test_the_page_shows_the_chats_made_ahead_on_each_account(monkeypatch):
         signed = httpx.Client(base_url=stack.url)
         signed.post("/status/sign-in", data={"key": ADMIN_KEY})
         served_by = next(a for a, row in stack.accounts().items() if row["served"] == 1)
-        deadline = time.monotonic() + 10
-        while _fresh_cell(signed.get("/status").text, served_by) != "2":
-            assert time.monotonic() < deadline, "the two chats made ahead never showed"
-            time.sleep(0.02)
+        assert wait_until(lambda: _fresh_cell(signed.get("/status").text, served_by) == "2", within=10), \
+            "the two chats made ahead never showed"
         other = next(a for a in stack.accounts() if a != served_by)
         assert _fresh_cell(signed.get("/status").text, other) == "0"  # only the account that served learnt the model
 
