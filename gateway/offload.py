@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -157,12 +159,26 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:  # spawned, not forked: the parent runs an event loop and threads
         workers = max(1, min(2, os.cpu_count() or 1))
-        # Niced: on a busy machine the event loop's process gets a core before these batch decodes.
-        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=os.nice,
-                                    initargs=(WORKER_NICENESS,))
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_start_worker)
         log.info("started %d body-decoding worker process(es) for request bodies over %d bytes", workers,
                  OFFLOAD_BYTES)
     return _pool
+
+
+def _start_worker() -> None:
+    """In each worker: niced, so on a busy machine the event loop's process gets a core before these
+    batch decodes; and gone with the gateway, however it ends (uvicorn re-raises SIGTERM after its
+    shutdown, which skips the pool's own clean-up: the workers would live on, orphaned)."""
+    os.nice(WORKER_NICENESS)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    multiprocessing.connection.wait([parent])  # readable once the gateway's process has ended
+    os._exit(0)
 
 
 def _reset() -> None:

@@ -2,13 +2,15 @@
 sees must not change, answers and errors alike. (The /health figure is in `python -m bench.loop_stall`.)"""
 
 import threading
+from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from gateway.offload import OFFLOAD_BYTES
 
-from .processes import cluster
+from .processes import cluster, wait_until
 
 PARTS = 42_000  # 1.1 MB of JSON (over the offload threshold), an 84,000-character prompt
 
@@ -130,3 +132,23 @@ def test_a_big_response_on_the_sqlite_store_is_listed_paged_continued_and_delete
         client.responses.delete(big.id)
         assert http.get(f"/v1/responses/{big.id}/input_items").status_code == 404
         assert client.responses.retrieve(follow.id).id == follow.id  # the follow-up is its own record
+
+
+def children(pid):
+    return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_the_decoding_workers_end_with_the_gateway_even_when_it_is_killed(tmp_path):
+    with cluster(tmp_path, "memory://") as running:
+        gateway = running.gateway("first")
+        bad = parts(PARTS)
+        bad[-1] = {"type": "text"}  # a 400 from the worker: no answer to wait for
+        with gateway.http() as http:
+            assert http.post("/v1/chat/completions", json={
+                "model": "qwen3-max", "messages": [{"role": "user", "content": bad}]}).status_code == 400
+        workers = children(gateway.process.pid)
+        assert workers  # the decoding pool (and its resource tracker)
+        gateway.kill()  # no clean-up of its own: the workers must notice
+        assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), within=10)
