@@ -16,6 +16,7 @@ import sys
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -89,11 +90,21 @@ async def main() -> int:
         await wait_ready(servers.gateway, "/health")
         path = "/v1/responses" if route == "responses" else "/v1/chat/completions"
         latencies, statuses, elapsed = await measure(servers.gateway.url, body, path)
+        peak = _peak_memory(servers.gateway.process.pid)
     print(f"{REQUESTS} concurrent {path} requests of {len(body) / 1e6:.1f} MB ({PARTS:,} content parts each): "
           f"statuses {statuses}, {elapsed:.1f} s in all")
     print(f"/health during them: {len(latencies)} answers, median {statistics.median(latencies) * 1000:.1f} ms, "
           f"slowest {max(latencies) * 1000:.1f} ms")
+    print(f"gateway process peak memory (VmHWM, its decoding workers apart): {peak}")
     return 0
+
+
+def _peak_memory(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "n/a (no procfs)"
+    return next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("VmHWM")), "n/a")
 
 
 if __name__ == "__main__":
