@@ -81,8 +81,9 @@ async def _read(request: Request, max_bytes: int) -> bytes | str:
 
 async def _in_worker(work: Callable[..., Failure | None], body: str, outputs: int, *args: Any) -> list[bytes]:
     """Run `work(body, output paths, *args)` in a worker; the bytes it wrote to each output."""
-    paths = [spool.new_path() for _ in range(outputs)]
+    paths: list[str] = []
     try:
+        paths = [spool.new_path() for _ in range(outputs)]
         failure = await asyncio.get_running_loop().run_in_executor(_executor(), work, body, paths, *args)
         if failure is not None:
             status, message, param, code = failure
@@ -105,7 +106,7 @@ def decode_chat(body: str, out: list[str]) -> Failure | None:
     for message in obj["messages"]:
         if isinstance(message.get("content"), list):
             message["content"] = compact_parts(message["content"])
-    Path(out[0]).write_bytes(orjson.dumps(obj))
+    spool.fill(out[0], orjson.dumps(obj))
     return None
 
 
@@ -117,13 +118,13 @@ def decode_responses(body: str, out: list[str]) -> Failure | None:
         items = parse_responses_request(obj).items
     except GatewayError as exc:
         return exc.status, exc.message, exc.param, exc.code
-    Path(out[1]).write_bytes(orjson.dumps({"input_items": items}))
+    spool.fill(out[1], orjson.dumps({"input_items": items}))
     for item in items:  # the parser's own copies: the kept ones are already written
         if item.get("type") == "message":
             text = "output_text" if item["role"] == "assistant" else "input_text"
             item["content"] = compact_parts(item["content"], RESPONSE_TEXT_TYPES, text)
     obj["input"] = items  # the parser keeps the ids it is given, so both copies name the items alike
-    Path(out[0]).write_bytes(orjson.dumps(obj))
+    spool.fill(out[0], orjson.dumps(obj))
     return None
 
 
@@ -133,7 +134,7 @@ def page_items(record: str, out: list[str], query: dict[str, str]) -> Failure | 
         page = items_page(orjson.loads(Path(record).read_bytes())["input_items"], query)
     except GatewayError as exc:
         return exc.status, exc.message, exc.param, exc.code
-    Path(out[0]).write_bytes(orjson.dumps(page))
+    spool.fill(out[0], orjson.dumps(page))
     return None
 
 

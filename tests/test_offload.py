@@ -2,6 +2,7 @@
 that the items it keeps for `input_items` are exactly the ones sent, under the same ids."""
 
 import orjson
+import pytest
 
 from gateway.offload import decode_responses, page_items
 from gateway.translate.responses import parse_responses_request
@@ -13,9 +14,11 @@ PARTS = [{"type": "input_text", "text": "one"}, {"type": "input_text", "text": "
 def run(work, tmp_path, body, *args):
     """A worker function as the pool runs it: the body in a file, its results written to files."""
     (tmp_path / "body").write_bytes(body)
-    out = [str(tmp_path / "out0"), str(tmp_path / "out1")]
-    failure = work(str(tmp_path / "body"), out, *args)
-    return failure, [(tmp_path / name).read_bytes() for name in ("out0", "out1") if (tmp_path / name).exists()]
+    out = [tmp_path / "out0", tmp_path / "out1"]
+    for path in out:
+        path.write_bytes(b"")  # the gateway makes them: a worker never creates a file
+    failure = work(str(tmp_path / "body"), [str(path) for path in out], *args)
+    return failure, [path.read_bytes() for path in out]
 
 
 def test_the_planning_copy_is_folded_and_the_kept_items_are_as_sent_with_the_same_ids(tmp_path):
@@ -43,10 +46,20 @@ def test_the_planning_copy_is_folded_and_the_kept_items_are_as_sent_with_the_sam
 
 def test_a_bad_part_comes_back_as_the_error_the_route_would_give(tmp_path):
     body = {"model": "qwen3-max", "input": [{"role": "user", "content": [PARTS[0], {"type": "input_text"}]}]}
-    (status, message, param, code), written = run(decode_responses, tmp_path, orjson.dumps(body))
-    assert (status, param, written) == (400, "input[0].content[1]", [])
+    failure, written = run(decode_responses, tmp_path, orjson.dumps(body))
+    assert (failure[0], failure[2], written) == (400, "input[0].content[1]", [b"", b""])  # status, param
 
 
 def test_a_bad_page_query_comes_back_as_the_error_the_route_would_give(tmp_path):
-    (status, message, param, code), _ = run(page_items, tmp_path, b'{"input_items":[]}', {"limit": "0"})
-    assert (status, param) == (400, "limit")
+    failure, _ = run(page_items, tmp_path, b'{"input_items":[]}', {"limit": "0"})
+    assert (failure[0], failure[2]) == (400, "limit")  # status, param
+
+
+def test_a_worker_never_recreates_a_result_file_the_gateway_gave_up_on(tmp_path):
+    # A client that leaves while its body is decoded: the gateway removes the files; the worker,
+    # still running, must not leave a 30 MB result behind in the temp folder.
+    (tmp_path / "body").write_bytes(orjson.dumps({"model": "qwen3-max", "input": "hi"}))
+    gone = [str(tmp_path / "out0"), str(tmp_path / "out1")]
+    with pytest.raises(FileNotFoundError):
+        decode_responses(str(tmp_path / "body"), gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["body"]
