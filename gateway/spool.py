@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterable
 
 FLUSH_BYTES = 1 << 20  # chunks are written in batches of about this size: one thread hop each
+FLUSH_CHUNKS = 256  # or of this many chunks, when a client sends tiny ones
 
 
 def new_path() -> str:
@@ -43,7 +44,7 @@ async def collect(chunks: AsyncIterable[bytes], threshold: int) -> bytes | str:
             size += len(chunk)
             if path is None and size >= threshold:
                 path = new_path()
-            if path is not None and (size >= FLUSH_BYTES or len(held) >= 256):
+            if path is not None and (size >= FLUSH_BYTES or len(held) >= FLUSH_CHUNKS):
                 await asyncio.to_thread(_append, path, held)
                 held, size = [], 0
         if path is None:
