@@ -97,10 +97,15 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 async def read_json_bytes(request: Request, max_bytes: int) -> bytes:
     """A JSON body's bytes, not yet decoded (see offload.py for big ones)."""
+    check_json_type(request)
+    return await read_body(request, max_bytes)
+
+
+def check_json_type(request: Request) -> None:
+    """415 unless the body is declared JSON (or not declared at all)."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"Expected a JSON body, got content type '{content_type}'.")
-    return await read_body(request, max_bytes)
 
 
 def json_loads(body: bytes) -> Any:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -60,6 +61,21 @@ async def test_records_are_copies_so_callers_cannot_change_what_is_stored(store:
 async def test_records_that_would_not_serialise_fail_at_once(store: Store):
     with pytest.raises(TypeError):
         await store.put("videos", "a", {"when": object()}, ttl=60)
+
+
+async def test_a_record_given_encoded_is_a_record_like_any_other_and_comes_back_as_given(store: Store):
+    # Big records are encoded (and decoded) off the event loop: the store takes and gives their bytes.
+    data = orjson.dumps({"input_items": [{"id": "msg_1", "content": [{"type": "input_text", "text": "é"}] * 3}]})
+    await store.put_bytes("response-items", "resp_1", data, ttl=60)
+    assert await store.get_bytes("response-items", "resp_1") == data
+    assert await store.get("response-items", "resp_1") == orjson.loads(data)
+    assert await store.list("response-items") == [orjson.loads(data)]
+    await store.put("response-items", "resp_2", {"v": 2}, ttl=60)
+    assert orjson.loads(await store.get_bytes("response-items", "resp_2")) == {"v": 2}
+    assert await store.get_bytes("response-items", "missing") is None
+    await store.put_bytes("response-items", "resp_2", b'{"v":3}', ttl=0)  # no time left: gone
+    assert await store.delete("response-items", "resp_1") is True
+    assert await store.get_bytes("response-items", "resp_1") is None and await store.list("response-items") == []
 
 
 async def test_records_expire_after_their_ttl(store: Store):

@@ -4,7 +4,8 @@
 `ChatCall` chat completions use. With `previous_response_id` and one new message, the
 upstream Qwen chat of that response is continued (only the new message is sent);
 otherwise, or when that chat is gone, the whole conversation is folded into a new one.
-Stored responses live in the `Store` under `responses`, scoped to the API key's owner id.
+Stored responses live in the `Store` under `responses`, scoped to the API key's owner id; the
+input items of a big body, encoded by a worker, are a record of their own under `response-items`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .lifetime import CutOnShutdown, stream_failure
 from .prepare import prepare_call
 
 NAMESPACE = "responses"
+ITEMS_NAMESPACE = "response-items"  # a big body's input items, apart, so reading the response never decodes them
 KEEP_SECONDS = 30 * 24 * 3600  # OpenAI keeps stored responses for 30 days
 
 
@@ -47,15 +49,25 @@ class ResponseStore:
             raise NotFound(f"No response found with id '{response_id}'.", param=param)
         return record
 
-    async def put(self, owner: str, response: dict[str, Any], items: Any,
+    async def put(self, owner: str, response: dict[str, Any], items: list[dict[str, Any]] | bytes,
                   messages: list[dict[str, Any]], chat_id: str | None, parent_id: str | None) -> None:
-        record = {"owner": owner, "response": response, "input_items": items, "messages": messages,
-                  "chat_id": chat_id, "parent_id": parent_id}
+        """Keep a response; `items` as bytes are the encoded record `{"input_items": [...]}` of a big body."""
+        record: Record = {"owner": owner, "response": response, "messages": messages, "chat_id": chat_id,
+                          "parent_id": parent_id}
+        if isinstance(items, bytes):  # first, so a stored response always has its items
+            await self._store.put_bytes(ITEMS_NAMESPACE, response["id"], items, KEEP_SECONDS)
+        else:
+            record["input_items"] = items
         await self._store.put(NAMESPACE, response["id"], record, KEEP_SECONDS)
+
+    async def items_apart(self, response_id: str) -> bytes:
+        """The encoded `{"input_items": [...]}` record of a response whose record does not hold them."""
+        return await self._store.get_bytes(ITEMS_NAMESPACE, response_id) or b'{"input_items":[]}'
 
     async def delete(self, owner: str, response_id: str) -> None:
         await self.get(owner, response_id)
         await self._store.delete(NAMESPACE, response_id)
+        await self._store.delete(ITEMS_NAMESPACE, response_id)
 
 
 def response_store(request: Request) -> ResponseStore:

@@ -3,21 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..calls import responses
 from ..calls.lifetime import CutOnShutdown, watched
-from ..errors import InvalidRequest
 from ..middleware import request_owner
-from ..offload import read_responses_request
+from ..offload import OFFLOAD_BYTES, page_stored_items, read_responses_request
+from ..translate.response_pages import items_page
 from .common import json_response
 from .event_stream import EventStream
-
-MAX_LIMIT = 100
 
 
 async def create_response(request: Request) -> Response:
@@ -43,30 +40,14 @@ async def delete_response(request: Request) -> Response:
 
 
 async def list_input_items(request: Request) -> Response:
-    record = await responses.response_store(request).get(request_owner(request.scope), request.path_params["id"])
-    items: list[dict[str, Any]] = record["input_items"]
-    query = request.query_params
-    order = query.get("order", "desc")
-    if order not in {"asc", "desc"}:
-        raise InvalidRequest("'order' must be asc or desc.", param="order")
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", param="limit")
-    if order == "desc":
-        items = items[::-1]
-    for cursor in ("after", "before"):
-        if query.get(cursor) is not None:
-            ids = [item["id"] for item in items]
-            if query[cursor] not in ids:
-                raise InvalidRequest(f"'{cursor}' is not an item of this response.", param=cursor)
-            at = ids.index(query[cursor])
-            items = items[at + 1:] if cursor == "after" else items[:at]
-    page = items[:limit]
-    return json_response({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                          "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+    store = responses.response_store(request)
+    record = await store.get(request_owner(request.scope), request.path_params["id"])
+    if "input_items" in record:
+        return json_response(items_page(record["input_items"], request.query_params))
+    stored = await store.items_apart(request.path_params["id"])  # a big body's: decoded off the loop
+    if len(stored) < OFFLOAD_BYTES:
+        return json_response(items_page(orjson.loads(stored)["input_items"], request.query_params))
+    return Response(await page_stored_items(stored, request.query_params), media_type="application/json")
 
 
 ROUTES = [

@@ -41,6 +41,12 @@ class Store(Protocol):
     async def put(self, namespace: str, key: str, record: Mapping[str, Any], ttl: float) -> None:
         """Create or replace a record that expires `ttl` seconds from now (<= 0: drop it)."""
 
+    async def put_bytes(self, namespace: str, key: str, data: bytes, ttl: float) -> None:
+        """`put` of a record already encoded (a JSON object): a big one is encoded off the event loop."""
+
+    async def get_bytes(self, namespace: str, key: str) -> bytes | None:
+        """The record as stored, still encoded: a big one is decoded off the event loop."""
+
     async def delete(self, namespace: str, key: str) -> bool:
         """Remove a record; True if it was there."""
 

@@ -26,22 +26,28 @@ class MemoryStore:
         self._spaces: dict[str, dict[str, tuple[float, bytes]]] = {}
 
     async def get(self, namespace: str, key: str) -> Record | None:
+        data = await self.get_bytes(namespace, key)
+        return None if data is None else decode(namespace, key, data)
+
+    async def get_bytes(self, namespace: str, key: str) -> bytes | None:
         entry = self._spaces.get(namespace, {}).get(key)
         if entry is None:
             return None
-        expires, data = entry
-        if expires <= self._clock():
+        if entry[0] <= self._clock():
             del self._spaces[namespace][key]
             return None
-        return decode(namespace, key, data)
+        return entry[1]
 
     async def put(self, namespace: str, key: str, record: Mapping[str, Any], ttl: float) -> None:
+        # A right-sized copy: orjson's output keeps a 4 KiB buffer, and records live for hours.
+        await self.put_bytes(namespace, key, memoryview(orjson.dumps(record)).tobytes(), ttl)
+
+    async def put_bytes(self, namespace: str, key: str, data: bytes, ttl: float) -> None:
         space = self._spaces.setdefault(namespace, {})
         if ttl <= 0:
             space.pop(key, None)
             return
-        # A right-sized copy: orjson's output keeps a 4 KiB buffer, and records live for hours.
-        space[key] = (self._clock() + ttl, memoryview(orjson.dumps(record)).tobytes())
+        space[key] = (self._clock() + ttl, data)
 
     async def delete(self, namespace: str, key: str) -> bool:
         return self._spaces.get(namespace, {}).pop(key, None) is not None

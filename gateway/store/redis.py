@@ -72,11 +72,18 @@ class RedisStore:
         return result
 
     async def get(self, namespace: str, key: str) -> Record | None:
-        data = await self._call(lambda: self._redis.get(_key(namespace, key)))
+        data = await self.get_bytes(namespace, key)
         return None if data is None else decode(namespace, key, data)
 
+    async def get_bytes(self, namespace: str, key: str) -> bytes | None:
+        data = await self._call(lambda: self._redis.get(_key(namespace, key)))
+        return data.encode() if isinstance(data, str) else data  # bytes: the client does not decode
+
     async def put(self, namespace: str, key: str, record: Mapping[str, Any], ttl: float) -> None:
-        data, name, index = orjson.dumps(record), _key(namespace, key), _index(namespace)
+        await self.put_bytes(namespace, key, orjson.dumps(record), ttl)
+
+    async def put_bytes(self, namespace: str, key: str, data: bytes, ttl: float) -> None:
+        name, index = _key(namespace, key), _index(namespace)
         if ttl <= 0:
             await self.delete(namespace, key)
             return

@@ -72,14 +72,20 @@ class SqliteStore:
         return self._db
 
     async def get(self, namespace: str, key: str) -> Record | None:
+        data = await self.get_bytes(namespace, key)
+        return None if data is None else decode(namespace, key, data)
+
+    async def get_bytes(self, namespace: str, key: str) -> bytes | None:
         db = await self._conn()
         async with db.execute("SELECT data FROM records WHERE namespace = ? AND key = ? AND expires > ?",
                               (namespace, key, time.time())) as rows:
             row = await rows.fetchone()
-        return None if row is None else decode(namespace, key, row[0])
+        return None if row is None else bytes(row[0])
 
     async def put(self, namespace: str, key: str, record: Mapping[str, Any], ttl: float) -> None:
-        data = orjson.dumps(record)
+        await self.put_bytes(namespace, key, orjson.dumps(record), ttl)
+
+    async def put_bytes(self, namespace: str, key: str, data: bytes, ttl: float) -> None:
         db = await self._conn()
         if ttl <= 0:
             await db.execute("DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key))

@@ -35,10 +35,12 @@ class ResponsesRequest:
     previous_response_id: str | None
     store: bool
     echo: dict[str, Any]  # request fields the Response object repeats
-    kept_items: Any = None  # a big body's items as sent, pre-encoded (offload.py), when `items` are folded
+    # A big body's items as sent, already encoded as the record {"input_items": [...]} (offload.py),
+    # when `items` are folded.
+    kept_items: bytes | None = None
 
     @property
-    def stored_items(self) -> Any:
+    def stored_items(self) -> list[dict[str, Any]] | bytes:
         """The input items as stored and listed back by `input_items`: as the client sent them, with ids."""
         return self.items if self.kept_items is None else self.kept_items
 

@@ -2,11 +2,15 @@
 sees must not change, answers and errors alike. (The /health figure is in `python -m bench.loop_stall`.)"""
 
 import threading
+from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from gateway.offload import OFFLOAD_BYTES
+
+from .processes import cluster, wait_until
 
 PARTS = 42_000  # 1.1 MB of JSON (over the offload threshold), an 84,000-character prompt
 
@@ -98,3 +102,53 @@ def test_a_big_responses_body_with_a_bad_part_is_a_400_naming_it(stack):
     response = stack.http.post("/v1/responses", json={"model": "qwen3-max", "input": big_input(bad)})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "input[1].content[30000]"
+
+
+def test_a_big_response_on_the_sqlite_store_is_listed_paged_continued_and_deleted_as_sent(tmp_path):
+    # The default store, real gateway processes: a big body's items are written to the store already
+    # encoded, paged back in a worker, and outlive a restart like the response they belong to.
+    many = [{"type": "reasoning", "summary": [{"type": "summary_text", "text": "w" * 700}] * 3_000},
+            {"type": "message", "role": "user", "content": user_parts()[-2_000:]}]
+    assert len(httpx.Request("POST", "/", json={"input": many}).content) > 2 * OFFLOAD_BYTES
+    with cluster(tmp_path, f"sqlite:///{tmp_path}/gateway.db") as running:
+        first = running.gateway("first")
+        big = first.openai().responses.create(model="qwen3-max", input=many)
+        follow = first.openai().responses.create(model="qwen3-max", input="And then?", previous_response_id=big.id)
+        assert follow.status == "completed" and follow.previous_response_id == big.id
+        first.stop()
+        second = running.gateway("second")
+        client, http = second.openai(), second.http()
+        assert client.responses.retrieve(big.id).output_text == big.output_text
+        listed = http.get(f"/v1/responses/{big.id}/input_items").json()
+        assert [item["type"] for item in listed["data"]] == ["message", "reasoning"]  # newest first
+        assert listed["data"][1]["summary"] == many[0]["summary"] and listed["data"][0]["content"] == many[1]["content"]
+        first_page = http.get(f"/v1/responses/{big.id}/input_items", params={"order": "asc", "limit": 1}).json()
+        assert [item["type"] for item in first_page["data"]] == ["reasoning"] and first_page["has_more"] is True
+        after = http.get(f"/v1/responses/{big.id}/input_items",
+                         params={"order": "asc", "after": first_page["last_id"]}).json()
+        assert after["data"] == listed["data"][:1] and after["has_more"] is False
+        wrong = http.get(f"/v1/responses/{big.id}/input_items", params={"after": "msg_nope"})
+        assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "after"
+        client.responses.delete(big.id)
+        assert http.get(f"/v1/responses/{big.id}/input_items").status_code == 404
+        assert client.responses.retrieve(follow.id).id == follow.id  # the follow-up is its own record
+
+
+def children(pid):
+    return {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_the_decoding_workers_end_with_the_gateway_even_when_it_is_killed(tmp_path):
+    with cluster(tmp_path, "memory://") as running:
+        gateway = running.gateway("first")
+        bad = parts(PARTS)
+        bad[-1] = {"type": "text"}  # a 400 from the worker: no answer to wait for
+        with gateway.http() as http:
+            assert http.post("/v1/chat/completions", json={
+                "model": "qwen3-max", "messages": [{"role": "user", "content": bad}]}).status_code == 400
+        workers = children(gateway.process.pid)
+        assert workers  # the decoding pool (and its resource tracker)
+        gateway.kill()  # no clean-up of its own: the workers must notice
+        assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), within=10)
