@@ -40,6 +40,7 @@ from .routes.common import json_response
 from .slots import SharedSlots
 from .startup import log_report
 from .store import Store, open_store
+from .store.write_behind import WriteBehind
 from .upkeep import Upkeep
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.settings = effective
         app.state.pool = pool
         app.state.store = state_store
-        app.state.chats = ChatOwners(state_store, pool)
+        writes = WriteBehind(state_store)  # the owners and links every answer leaves, written in batches
+        app.state.chats = ChatOwners(state_store, pool, writes=writes)
         # Marks are keyed to the credential the operator configured: replacing it clears an invalid mark.
         marks = AccountMarks(state_store, pool, {a.id: credential_key(a) for a in effective.accounts})
         await marks.start()  # a restarted gateway knows which accounts rest before its first request
@@ -82,7 +84,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
 
         app.state.catalog = ModelCatalog(lambda: pool.ask(QwenClient.models), effective.models_ttl)
         app.state.media = MediaState(effective.media)  # image fetcher, upload cache, uploaded files
-        app.state.conversations = ConversationMap(state_store, effective.conversation)  # chaining (§6)
+        app.state.conversations = ConversationMap(state_store, effective.conversation, writes)  # chaining (§6)
         app.state.jobs = JobManager(state_store, pool, effective.video)
         await app.state.jobs.start()  # resumes polling unfinished video jobs
         app.state.fresh_chats = FreshChats(pool, effective.upstream.fresh_chats, effective.upstream.fresh_chat_ttl)

@@ -23,6 +23,7 @@ import orjson
 
 from .config import ConversationSettings
 from .store import MemoryStore, Store, StoreUnavailable
+from .store.write_behind import WriteBehind
 from .translate.chat import text_of
 
 NAMESPACE = "conversations"
@@ -69,8 +70,9 @@ def prefix_digests(messages: list[dict[str, Any]]) -> list[bytes]:
 
 
 class ConversationMap:
-    def __init__(self, store: Store, settings: ConversationSettings) -> None:
+    def __init__(self, store: Store, settings: ConversationSettings, writes: WriteBehind | None = None) -> None:
         self._store = store
+        self._writes = writes or WriteBehind(store)
         self._settings = settings
         self._puts = 0
 
@@ -92,7 +94,7 @@ class ConversationMap:
             return None
         key = self._key(owner, model, instructions, prefix_digests(messages[: last + 1])[-1])
         try:
-            record = await self._store.get(NAMESPACE, key)
+            record = await self._writes.get(NAMESPACE, key)
         except StoreUnavailable:
             return None  # chaining only saves tokens: without the store, fold as before
         if record is None:
@@ -107,11 +109,8 @@ class ConversationMap:
             return
         digest = prefix_digests([*messages, answer])[-1]
         record = {"account_id": account_id, "chat_id": chat_id, "parent_id": parent_id}
-        try:
-            await self._store.put(NAMESPACE, self._key(owner, model, instructions, digest), record,
-                                  self._settings.chain_ttl)
-        except StoreUnavailable:
-            return  # the next turn folds: nothing is lost but the shortcut
+        # Queued, not awaited: it lands within write_behind.DELAY, and this process reads it back at once.
+        self._writes.put(NAMESPACE, self._key(owner, model, instructions, digest), record, self._settings.chain_ttl)
         self._puts += 1
         if self._puts % SWEEP_EVERY == 0 and isinstance(self._store, MemoryStore):
             # Every answer leaves a link and most are never read again: the memory store drops
@@ -120,4 +119,4 @@ class ConversationMap:
 
     async def forget(self, link: Link) -> None:
         with contextlib.suppress(StoreUnavailable):
-            await self._store.delete(NAMESPACE, link.key)
+            await self._writes.delete(NAMESPACE, link.key)

@@ -3,6 +3,7 @@ import pytest
 from gateway.config import ConversationSettings
 from gateway.conversations import ConversationMap, normalised
 from gateway.store import MemoryStore
+from gateway.store.write_behind import WriteBehind
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a":1,"b":[2]}'}}
 
@@ -43,12 +44,15 @@ async def test_links_expire_and_a_memory_store_is_swept(monkeypatch):
     now = [1000.0]
     store = MemoryStore(clock=lambda: now[0])
     monkeypatch.setattr(module, "SWEEP_EVERY", 3)
-    conversations = ConversationMap(store, ConversationSettings(chain_ttl=60))
+    writes = WriteBehind(store)
+    conversations = ConversationMap(store, ConversationSettings(chain_ttl=60), writes)
     answer = {"role": "assistant", "content": "Hi", "tool_calls": []}
     for i in range(2):
         await conversations.remember("o", "m", "", [{"role": "user", "content": f"q{i}"}], answer,
                                      account_id="a", chat_id="c", parent_id="p")
+    await writes.flush()
     now[0] += 61
     await conversations.remember("o", "m", "", [{"role": "user", "content": "q2"}], answer,
                                  account_id="a", chat_id="c", parent_id="p")
+    await writes.flush()
     assert len(store._spaces[module.NAMESPACE]) == 1  # the two expired links went with the sweep

@@ -49,6 +49,19 @@ async def test_a_put_replaces_the_record(store: Store):
     assert await store.list("files") == [{"v": 2, "nested": {"list": [1, "x", None]}}]
 
 
+async def test_put_many_writes_every_record_and_a_later_one_replaces_an_earlier(store: Store):
+    await store.put("links", "old", {"v": 0}, ttl=60)
+    writes = [("links", f"k{i}", {"v": i}, 60.0) for i in range(1200)]  # more rows than one SQLite statement
+    await store.put_many([*writes, ("links", "old", {"v": "new"}, 60.0), ("owners", "k0", {"v": "elsewhere"}, 60.0)])
+    assert await store.get("links", "k1199") == {"v": 1199}
+    assert await store.get("links", "old") == {"v": "new"}
+    assert await store.get("owners", "k0") == {"v": "elsewhere"}
+    assert len(await store.list("links")) == 1201
+    await store.put_many([("links", "brief", {"v": 1}, SHORT)])
+    await asyncio.sleep(SHORT + 0.1)
+    assert await store.get("links", "brief") is None
+
+
 async def test_records_are_copies_so_callers_cannot_change_what_is_stored(store: Store):
     record = {"id": "a", "error": None, "tags": ["x"]}
     await store.put("videos", "a", record, ttl=60)

@@ -342,10 +342,11 @@ class QwenClient:
     ) -> AsyncGenerator[Event, None]:
         url = self.base_url + completions_path(chat_id)
         self._with_cookies(headers, url, self._token(token))
-        async with (
-            guard(url, self.account_id, "Qwen went silent longer than the idle timeout"),
-            self.session.post(url, data=data, headers=headers) as response,
-        ):
+        async with guard(url, self.account_id, "Qwen went silent longer than the idle timeout"):
+            # Awaited, not `async with session.post(...)`: that context manager would keep the
+            # finished request coroutine (~0.9 KiB) alive for the stream's life.
+            response = await self.session.post(url, data=data, headers=headers)
             del data, headers  # sent: not held for the stream's life
-            async for event in events_of(response):
-                yield event
+            async with response:
+                async for event in events_of(response):
+                    yield event

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -17,6 +17,7 @@ import orjson
 from ..errors import GatewayError
 
 Record = dict[str, Any]
+Write = tuple[str, str, Mapping[str, Any], float]  # namespace, key, record, ttl (> 0)
 log = logging.getLogger("gateway.store")
 WARN_EVERY = 30.0  # seconds between two "store unreachable" warnings
 
@@ -46,6 +47,9 @@ class Store(Protocol):
 
     async def get_bytes(self, namespace: str, key: str) -> bytes | None:
         """The record as stored, still encoded: a big one is decoded off the event loop."""
+
+    async def put_many(self, writes: Sequence[Write]) -> None:
+        """Create or replace many records in one round trip (each ttl > 0): `WriteBehind`'s batches."""
 
     async def delete(self, namespace: str, key: str) -> bool:
         """Remove a record; True if it was there."""

@@ -7,12 +7,12 @@ fails at once on anything that would not serialise, as the other backends would.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from .base import Record, decode
+from .base import Record, Write, decode
 
 
 class MemoryStore:
@@ -48,6 +48,10 @@ class MemoryStore:
             space.pop(key, None)
             return
         space[key] = (self._clock() + ttl, data)
+
+    async def put_many(self, writes: Sequence[Write]) -> None:
+        for namespace, key, record, ttl in writes:
+            await self.put(namespace, key, record, ttl)
 
     async def delete(self, namespace: str, key: str) -> bool:
         return self._spaces.get(namespace, {}).pop(key, None) is not None

@@ -12,7 +12,7 @@ itself on the next try, so the gateway carries on without a restart.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import Outage, Record, decode, lease_record
+from .base import Outage, Record, Write, decode, lease_record
 
 T = TypeVar("T")
 PREFIX = "gw:"
@@ -92,6 +92,18 @@ class RedisStore:
         now = time.time()
         args: list[bytes | int | float] = [data, max(1, round(ttl * 1000)), now + ttl, now]
         await self._call(lambda: self._put(keys=[name, index], args=args))
+
+    async def put_many(self, writes: Sequence[Write]) -> None:
+        now = time.time()
+
+        async def work() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, each script atomic
+                for namespace, key, record, ttl in writes:
+                    args: list[bytes | int | float] = [orjson.dumps(record), max(1, round(ttl * 1000)), now + ttl, now]
+                    await self._put(keys=[_key(namespace, key), _index(namespace)], args=args, client=pipe)
+                await pipe.execute()
+
+        await self._call(work)
 
     async def delete(self, namespace: str, key: str) -> bool:
         name, index = _key(namespace, key), _index(namespace)
