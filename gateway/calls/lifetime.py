@@ -65,19 +65,23 @@ class _Watch:
         self._receive, self._send = receive, send
         self._state: dict[str, Any] = scope.setdefault("state", {})
         self._began = 0.0
-        self._gone: asyncio.Event | None = None  # set once the watcher saw the client leave
+        self._watching = False  # the body is read: from now on the watcher alone reads the client
+        self._left = False  # the watcher saw the client leave
+        # Made only for an app that waits for the disconnect: an Event (and its deque) per open
+        # stream would cost ~0.8 KiB each.
+        self._left_event: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None  # from the body's end to the response's start
         self._empty_body = not _has_body(scope)
         if self._empty_body:  # nothing to read first: watch at once, and hand the app its empty body
             self._start()
 
     def receive(self) -> Awaitable[Message]:
-        if self._gone is None:
+        if not self._watching:
             return self._pass_body()
         if self._empty_body:
             self._empty_body = False
             return _ready({"type": "http.request", "body": b"", "more_body": False})
-        if self.started and self._gone is not None and not self._gone.is_set():
+        if self.started and not self._left:
             return self._receive()  # the watcher has stopped: the response (EventStream) watches its client
         return self._disconnect()
 
@@ -88,8 +92,10 @@ class _Watch:
         return message
 
     async def _disconnect(self) -> Message:
-        assert self._gone is not None
-        await self._gone.wait()
+        if not self._left:
+            if self._left_event is None:
+                self._left_event = asyncio.Event()
+            await self._left_event.wait()
         return {"type": "http.disconnect"}
 
     def send(self, message: Message) -> Awaitable[None]:
@@ -103,20 +109,21 @@ class _Watch:
 
     def _start(self) -> None:
         self._began = time.perf_counter()
-        self._gone = asyncio.Event()
+        self._watching = True
         self._watcher = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass  # the empty body of a request without one
-        assert self._gone is not None
-        self._gone.set()
+        self._left = True
+        if self._left_event is not None:
+            self._left_event.set()
         if not self.started:
             self.fired = True
             self.task.cancel()
 
     def _record(self) -> None:
-        if self._gone is not None and "upstream_ms" not in self._state:
+        if self._watching and "upstream_ms" not in self._state:
             self._state["upstream_ms"] = (time.perf_counter() - self._began) * 1000
 
     def stop(self) -> None:
