@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -320,33 +320,25 @@ class QwenClient:
         # It is kept only until the answer starts (a retry may need it); nor is the dict kept.
         body = [memoryview(orjson.dumps(payload)).tobytes()]
         del payload
+        url = self.base_url + completions_path(chat_id)
         for retry in (False, True):
             headers, token = await self._authorized("application/json", f"{self.base_url}/c/{chat_id}")
+            self._with_cookies(headers, url, self._token(token))
             started = False
             try:
-                async with contextlib.aclosing(self._stream_once(chat_id, body[0], headers, token)) as events:
-                    del headers  # aiohttp keeps its own copy with the response
-                    async for event in events:  # aclosing: a client that leaves closes the upstream at once
-                        if not started:
-                            started = True
-                            body.clear()  # a long prompt is not held for the whole answer
-                        yield event
+                async with guard(url, self.account_id, "Qwen went silent longer than the idle timeout"):
+                    # Awaited, not `async with session.post(...)`: that context manager would keep the
+                    # finished request coroutine (~0.9 KiB) alive for the stream's life.
+                    response = await self.session.post(url, data=body[0], headers=headers)
+                    del headers  # sent: aiohttp keeps its own copy with the response
+                    async with response, contextlib.aclosing(events_of(response)) as events:
+                        async for event in events:  # closed early (a client left): the upstream closes at once
+                            if not started:
+                                started = True
+                                body.clear()  # a long prompt is not held for the whole answer
+                            yield event
                 return
             except UpstreamUnauthorized:
                 # An expired token is refused before any event: refresh once, ask again on this account.
                 if started or retry or not await self.auth.recover(self.refresh_call, token):
                     raise
-
-    async def _stream_once(
-        self, chat_id: str, data: bytes, headers: dict[str, str], token: str
-    ) -> AsyncGenerator[Event, None]:
-        url = self.base_url + completions_path(chat_id)
-        self._with_cookies(headers, url, self._token(token))
-        async with guard(url, self.account_id, "Qwen went silent longer than the idle timeout"):
-            # Awaited, not `async with session.post(...)`: that context manager would keep the
-            # finished request coroutine (~0.9 KiB) alive for the stream's life.
-            response = await self.session.post(url, data=data, headers=headers)
-            del data, headers  # sent: not held for the stream's life
-            async with response:
-                async for event in events_of(response):
-                    yield event

@@ -7,7 +7,7 @@ Pure of sessions: `QwenClient` makes the calls and hands the responses here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +66,7 @@ def loads(raw: bytes) -> Any:
         return None
 
 
-async def events_of(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+async def events_of(response: aiohttp.ClientResponse) -> AsyncGenerator[Event, None]:
     """Sniff the body (SSE, whole JSON or HTML), then decode SSE events to the end."""
     status = actual_status(response)
     chunks = response.content.iter_any()
