@@ -43,6 +43,27 @@ def test_a_big_body_with_a_bad_part_is_a_400_naming_it(stack):
     assert error["type"] == "invalid_request_error" and error["param"].startswith("messages[0].content[41000]")
 
 
+def test_a_big_body_sent_in_chunks_without_a_length_gets_the_same_answer(stack):
+    """Transfer-Encoding: chunked, as a streaming client sends it: spooled as it arrives, like any big body."""
+    many = parts(PARTS)
+    body = httpx.Request("POST", "/", json={"model": "qwen3-max", "messages": [{"role": "user", "content": many}]}).content
+
+    def pieces(size=64 * 1024):
+        for start in range(0, len(body), size):
+            yield body[start:start + size]
+
+    assert len(body) > OFFLOAD_BYTES and httpx.Request("POST", "/", content=pieces()).headers["transfer-encoding"] == "chunked"
+    chunked = stack.http.post("/v1/chat/completions", content=pieces(), headers={"content-type": "application/json"})
+    whole = stack.http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert chunked.status_code == whole.status_code == 200
+    assert chunked.json()["choices"][0]["message"]["content"] == whole.json()["choices"][0]["message"]["content"]
+    sent = [r["body"]["messages"][0]["content"] for r in stack.upstream_requests("/api/v2/chat/completions")]
+    assert sent[-1] == sent[-2] and sent[-1].endswith("w\nthe end")
+    broken = stack.http.post("/v1/chat/completions", content=iter([body[: len(body) // 2], b"]"]),
+                             headers={"content-type": "application/json"})
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
+
+
 def test_big_bodies_that_are_not_json_are_a_400(stack):
     response = stack.http.post("/v1/chat/completions", content=b"{" + b" " * (OFFLOAD_BYTES + 10),
                                headers={"content-type": "application/json"})
