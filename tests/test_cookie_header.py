@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
+from stub_server import serve_all
 from yarl import URL
 
 from gateway.qwen import cookies
@@ -33,14 +34,8 @@ async def echo() -> AsyncIterator[int]:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text=request.headers.get("cookie", ""))
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serve_all(handler) as server:
+        yield server.port
 
 
 def filled_jar(chat: str, auth: str) -> cookies.AccountJar:

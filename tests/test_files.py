@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from stub_server import serve_all
 
 from gateway.config import AccountSettings, Timeouts
 from gateway.errors import (
@@ -66,9 +66,7 @@ class FakeQwen:
 @pytest.fixture
 async def fake():
     stub = FakeQwen()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", stub.handle)
-    async with TestServer(app, host="127.0.0.1") as server:
+    async with serve_all(stub.handle) as server:
         base = str(server.make_url("")).rstrip("/")
         stub.sts = {**STS, "endpoint": base + "/oss"}
         stub.client = QwenClient(AccountSettings(id="a1", token="jwt-secret-token"), base, "0.2.63", Timeouts())

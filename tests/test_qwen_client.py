@@ -7,7 +7,7 @@ import socket
 import orjson
 import pytest
 from aiohttp import TraceConfig, web
-from aiohttp.test_utils import TestServer
+from stub_server import serve_all
 
 from gateway.config import AccountSettings, Timeouts, UpstreamSettings
 from gateway.errors import (
@@ -58,9 +58,7 @@ class Upstream:
 @pytest.fixture
 async def upstream():
     stub = Upstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", stub.handle)
-    async with TestServer(app, host="127.0.0.1") as server:
+    async with serve_all(stub.handle) as server:
         stub.base = str(server.make_url("")).rstrip("/")
         stub.client = QwenClient(AccountSettings(id="a1", token=TOKEN), stub.base, "0.2.63",
                                  Timeouts(first_event=1.0))
