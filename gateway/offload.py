@@ -68,7 +68,9 @@ async def read_responses_request(request: Request, max_bytes: int) -> ResponsesR
 
 
 async def page_stored_items(record: bytes, query: Mapping[str, str]) -> bytes:
-    """The `input_items` page (JSON) of a big stored `{"input_items": [...]}` record, decoded in a worker."""
+    """The `input_items` page (JSON) of a stored `{"input_items": [...]}` record; a big one is decoded in a worker."""
+    if len(record) < OFFLOAD_BYTES:
+        return orjson.dumps(items_page(orjson.loads(record)["input_items"], query))
     (page,) = await _in_worker(page_items, await spool.write(record), 1, dict(query))
     return page
 

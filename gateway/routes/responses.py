@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -11,7 +10,7 @@ from starlette.routing import Route
 from ..calls import responses
 from ..calls.lifetime import CutOnShutdown, watched
 from ..middleware import request_owner
-from ..offload import OFFLOAD_BYTES, page_stored_items, read_responses_request
+from ..offload import page_stored_items, read_responses_request
 from ..translate.response_pages import items_page
 from .common import json_response
 from .event_stream import EventStream
@@ -44,9 +43,7 @@ async def list_input_items(request: Request) -> Response:
     record = await store.get(request_owner(request.scope), request.path_params["id"])
     if "input_items" in record:
         return json_response(items_page(record["input_items"], request.query_params))
-    stored = await store.items_apart(request.path_params["id"])  # a big body's: decoded off the loop
-    if len(stored) < OFFLOAD_BYTES:
-        return json_response(items_page(orjson.loads(stored)["input_items"], request.query_params))
+    stored = await store.items_apart(request.path_params["id"])  # a big body's: paged off the loop
     return Response(await page_stored_items(stored, request.query_params), media_type="application/json")
 
 

@@ -89,8 +89,7 @@ class RedisStore:
             return
         # One script, not a MULTI pipeline: atomic all the same, in one command and one reply.
         # The index drops what expired, so it stays as small as the live records.
-        now = time.time()
-        args: list[bytes | int | float] = [data, max(1, round(ttl * 1000)), now + ttl, now]
+        args = _put_args(data, ttl, time.time())
         await self._call(lambda: self._put(keys=[name, index], args=args))
 
     async def put_many(self, writes: Sequence[Write]) -> None:
@@ -99,8 +98,8 @@ class RedisStore:
         async def work() -> None:
             async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, each script atomic
                 for namespace, key, record, ttl in writes:
-                    args: list[bytes | int | float] = [orjson.dumps(record), max(1, round(ttl * 1000)), now + ttl, now]
-                    await self._put(keys=[_key(namespace, key), _index(namespace)], args=args, client=pipe)
+                    await self._put(keys=[_key(namespace, key), _index(namespace)],
+                                    args=_put_args(orjson.dumps(record), ttl, now), client=pipe)
                 await pipe.execute()
 
         await self._call(work)
@@ -153,3 +152,8 @@ def _key(namespace: str, key: str) -> str:
 
 def _index(namespace: str) -> str:
     return f"{PREFIX}{namespace}:"  # the index key is the records' common prefix: no record has an empty key
+
+
+def _put_args(data: bytes, ttl: float, now: float) -> list[bytes | int | float]:
+    """The PUT script's ARGV: data, ttl ms, expiry score, now."""
+    return [data, max(1, round(ttl * 1000)), now + ttl, now]

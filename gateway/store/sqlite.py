@@ -97,12 +97,12 @@ class SqliteStore:
     async def put_many(self, writes: Sequence[Write]) -> None:
         # One statement a chunk: one trip to the store's thread and one commit, however many rows.
         db = await self._conn()
-        expires = time.time()
+        now = time.time()
         for start in range(0, len(writes), ROWS_PER_INSERT):
             chunk = writes[start:start + ROWS_PER_INSERT]
             values: list[Any] = []
             for namespace, key, record, ttl in chunk:
-                values += (namespace, key, expires + ttl, orjson.dumps(record))
+                values += (namespace, key, now + ttl, orjson.dumps(record))
             await db.execute("INSERT OR REPLACE INTO records VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(chunk)),
                              values)
 
