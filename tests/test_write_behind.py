@@ -18,7 +18,8 @@ class CountingStore(MemoryStore):
     def __init__(self, shared: bool = False) -> None:
         super().__init__()
         self.shared = shared
-        self.batches: list[int] = []
+        self.batches: list[int] = []  # the size of each batch that landed
+        self.under_way = 0  # batches sent and not yet landed
         self.puts = 0
         self.down = False
 
@@ -27,7 +28,9 @@ class CountingStore(MemoryStore):
         await super().put(namespace, key, record, ttl)
 
     async def put_many(self, writes: Sequence[Write]) -> None:
-        await asyncio.sleep(0.01)  # a round trip: writes queued meanwhile must wait for the next batch
+        self.under_way += 1
+        await asyncio.sleep(0.01)  # a round trip
+        self.under_way -= 1
         if self.down:
             raise StoreUnavailable("down")
         self.batches.append(len(writes))
@@ -47,13 +50,16 @@ async def test_records_queued_together_reach_a_local_store_in_one_batch_after_th
     assert await store.get("owners", "chat-49") == {"account": "a"}
 
 
-async def test_a_shared_store_gets_its_records_on_the_next_loop_turn_batched_only_under_load():
+async def test_a_shared_store_gets_each_loop_turns_records_at_once_without_waiting_for_a_batch_under_way():
     store = CountingStore(shared=True)
     writes = WriteBehind(store)
     writes.put("owners", "first", {"account": "a"}, 60)
     await asyncio.sleep(0.001)  # one turn of the loop starts the write, no waiting for company
-    for i in range(10):  # queued while the first batch is on its way
+    assert store.under_way == 1
+    for i in range(10):  # one turn's records, queued while the first batch is on its way
         writes.put("owners", f"later-{i}", {"account": "b"}, 60)
+    await asyncio.sleep(0.001)
+    assert store.under_way == 2  # sent at once, not a round trip later
     assert await writes.get("owners", "first") == {"account": "a"}  # on its way: still read back from here
     await writes.flush()
     assert store.batches == [1, 10]
